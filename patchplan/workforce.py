@@ -1,0 +1,200 @@
+"""Who serves the visits: providers, their bases and their carers, today and under the proposed patches.
+
+Two arrangements are modelled with the same visits so the rounds solver can compare them fairly:
+
+* **today** (:func:`baseline_allocation`): many providers spread across the whole area, each person
+  placed with one provider at random in proportion to market share, every carer driving. This is how
+  English home care was commissioned before patch-based contracts (Sheffield had dozens of providers
+  working citywide before 2024).
+* **proposed** (:func:`patch_allocation`): 2–3 providers per patch, each based inside its patch, people
+  shared among them, and a mixed workforce in which a share of carers walk.
+
+Tables (see ``docs/data-contracts.md``):
+
+* **allocation**: DataFrame ``person_id``, ``provider_id``, ``patch_id`` ("" for today's arrangement).
+* **providers**: GeoDataFrame ``provider_id``, ``patch_id``, geometry (Point: the office or base).
+* **carers**: GeoDataFrame as in the contract (``carer_id``, ``mode``, ``shift_start``, ``shift_end``,
+  ``max_minutes``, ``break_earliest``, ``break_latest``, ``break_minutes``, ``skills``, ``provider_id``,
+  geometry = the base).
+
+Times are minutes after midnight, durations minutes.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from shapely.geometry import Point
+
+from patchplan import CRS
+
+CARER_COLUMNS = [
+    "carer_id",
+    "mode",
+    "shift_start",
+    "shift_end",
+    "max_minutes",
+    "break_earliest",
+    "break_latest",
+    "break_minutes",
+    "skills",
+    "provider_id",
+]
+
+
+@dataclass(frozen=True)
+class WorkforceSettings:
+    """How providers and carers are set up.
+
+    Attributes
+    ----------
+    providers_today : providers working across the whole area today (0 = about one per 60 people)
+    market_share_skew : Zipf exponent of today's market shares (0 = equal shares; 1 = a few large
+        providers and a long tail, as in most English councils' home-care markets)
+    providers_per_patch : providers sharing each proposed patch (the brief: 2–3)
+    walking_share : share of carers in the proposed patches who work on foot (0–1)
+    shifts : (start, end) minutes after midnight of each shift pattern; the default is the split
+        day common in home care: an early shift 07:00–14:30 and a late shift 15:00–22:30
+    break_minutes : unpaid break in a shift, minutes (0 = none)
+    break_window : (earliest, latest) start of the break, minutes after the shift starts
+    utilisation : the share of a shift a carer spends in visits when planning fleet size; the solver
+        then uses as few carers as it can (a fixed cost per carer), so this only bounds the fleet
+    spare_carers : extra carers per provider and shift beyond the computed need
+    """
+
+    providers_today: int = 0
+    market_share_skew: float = 1.0
+    providers_per_patch: int = 2
+    walking_share: float = 0.5
+    shifts: tuple[tuple[int, int], ...] = ((420, 870), (900, 1350))
+    break_minutes: int = 30
+    break_window: tuple[int, int] = (150, 270)
+    utilisation: float = 0.55
+    spare_carers: int = 1
+
+
+def _base_points(people: gpd.GeoDataFrame, count: int, rng: np.random.Generator) -> gpd.GeoSeries:
+    """Provider offices near where people live: a random person's home, jittered by up to 200 m."""
+    picks = rng.choice(len(people), size=count, replace=len(people) < count)
+    xy = np.column_stack([people.geometry.x.to_numpy()[picks], people.geometry.y.to_numpy()[picks]])
+    xy = xy + rng.uniform(-200, 200, size=xy.shape)
+    return gpd.GeoSeries(gpd.points_from_xy(xy[:, 0], xy[:, 1]), crs=CRS)
+
+
+def _office_near(centre: Point, i: int, count: int, area) -> Point:
+    """The ``i``-th of ``count`` offices: the first at ``centre``, others 150 m around it if inside."""
+    if i == 0:
+        return centre
+    angle = 2 * math.pi * i / count
+    office = Point(centre.x + 150 * math.cos(angle), centre.y + 150 * math.sin(angle))
+    return office if area.contains(office) else centre
+
+
+def baseline_allocation(
+    people: gpd.GeoDataFrame, settings: WorkforceSettings, seed: int = 0
+) -> tuple[pd.DataFrame, gpd.GeoDataFrame]:
+    """Today's arrangement: every person with one of many citywide providers, by market share.
+
+    Returns the allocation and the providers (bases placed where people live).
+    """
+    rng = np.random.default_rng([seed, 101])
+    count = settings.providers_today or max(2, round(len(people) / 60))
+    shares = 1.0 / np.arange(1, count + 1) ** settings.market_share_skew
+    shares /= shares.sum()
+    ids = [f"T{i + 1:02d}" for i in range(count)]
+    choice = rng.choice(count, size=len(people), p=shares)
+    allocation = pd.DataFrame(
+        {
+            "person_id": people["person_id"].to_numpy(),
+            "provider_id": np.array(ids)[choice],
+            "patch_id": "",
+        }
+    )
+    providers = gpd.GeoDataFrame(
+        {"provider_id": ids, "patch_id": ""}, geometry=_base_points(people, count, rng), crs=CRS
+    )
+    return allocation, providers
+
+
+def patch_allocation(
+    people: gpd.GeoDataFrame,
+    person_patch: pd.Series,
+    patches: gpd.GeoDataFrame,
+    settings: WorkforceSettings,
+    seed: int = 0,
+) -> tuple[pd.DataFrame, gpd.GeoDataFrame]:
+    """The proposed arrangement: each patch's people shared among its providers, based in the patch.
+
+    ``person_patch`` maps ``person_id`` to ``patch_id``. Each provider's base is a point inside its
+    patch (the patch's representative point, spread a little so providers do not share an office).
+    """
+    rng = np.random.default_rng([seed, 202])
+    rows, bases, alloc = [], [], []
+    for patch in patches.sort_values("patch_id").itertuples():
+        inside = people[person_patch.reindex(people["person_id"]).to_numpy() == patch.patch_id]
+        centre = patch.geometry.representative_point()
+        ids = [f"{patch.patch_id}-{chr(65 + i)}" for i in range(settings.providers_per_patch)]
+        for i, pid in enumerate(ids):
+            rows.append({"provider_id": pid, "patch_id": patch.patch_id})
+            bases.append(_office_near(centre, i, len(ids), patch.geometry))
+        order = rng.permutation(len(inside))
+        providers_for = np.array(ids)[order % len(ids)]
+        alloc.append(
+            pd.DataFrame(
+                {
+                    "person_id": inside["person_id"].to_numpy(),
+                    "provider_id": providers_for,
+                    "patch_id": patch.patch_id,
+                }
+            )
+        )
+    allocation = (
+        pd.concat(alloc, ignore_index=True)
+        if alloc
+        else pd.DataFrame(columns=["person_id", "provider_id", "patch_id"])
+    )
+    return allocation, gpd.GeoDataFrame(rows, geometry=bases, crs=CRS)
+
+
+def carers_for(
+    visits: pd.DataFrame,
+    provider: pd.Series,
+    base,
+    settings: WorkforceSettings,
+    walking_share: float = 0.0,
+) -> gpd.GeoDataFrame:
+    """A provider's carers for one day: enough per shift for its visits there, plus spares.
+
+    The need per shift is the care minutes (duration × carers) whose window opens in that shift,
+    divided by the shift's working minutes × ``utilisation``. ``walking_share`` of each shift's
+    carers walk, the rest drive (rounded so that a share of 0.5 with one carer gives a driver).
+    """
+    rows = []
+    for s, (start, end) in enumerate(settings.shifts):
+        in_shift = visits[(visits["earliest"] >= start) & (visits["earliest"] < end)]
+        care_min = float((in_shift["duration"] * in_shift["carers"]).sum())
+        working = (end - start - settings.break_minutes) * settings.utilisation
+        need = math.ceil(care_min / working) if care_min > 0 else 0
+        need += settings.spare_carers if need else 0
+        walkers = math.floor(need * walking_share)
+        for i in range(need):
+            rows.append(
+                {
+                    "carer_id": f"{provider}-s{s + 1}-{i + 1:02d}",
+                    "mode": "walk" if i < walkers else "drive",
+                    "shift_start": start,
+                    "shift_end": end,
+                    "max_minutes": end - start,
+                    "break_earliest": start + settings.break_window[0],
+                    "break_latest": start + settings.break_window[1],
+                    "break_minutes": settings.break_minutes,
+                    "skills": "",
+                    "provider_id": provider,
+                }
+            )
+    frame = pd.DataFrame(rows, columns=CARER_COLUMNS)
+    return gpd.GeoDataFrame(frame, geometry=[base] * len(frame), crs=CRS)
