@@ -4,26 +4,45 @@ Every downstream stage asks a :class:`TravelTimes` object for a :class:`TravelMa
 to know whether the times come from an OpenStreetMap network or from the estimate, except that
 ``estimate=True`` must be shown wherever such figures are published.
 
+Two implementations:
+
+* :class:`NetworkTravel` on a graph from :func:`patchplan.network.load_network`: points are snapped
+  to the streets, node-to-node times come from :func:`travel_times` (multi-source Dijkstra with
+  ``scipy.sparse.csgraph`` on a CSR copy of the graph built once per graph), and access legs and
+  parking are added at the ends;
+* :class:`StraightLineTravel`, the labelled estimate for areas with no network file.
+
 Units: minutes and metres. Points are in EPSG:27700.
 """
 
 from __future__ import annotations
 
+import logging
+import weakref
+from collections import OrderedDict
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 from shapely.geometry import LineString, Point
 
+if TYPE_CHECKING:
+    import networkx as nx
+
+    from patchplan.network import NetworkSettings
+
+log = logging.getLogger(__name__)
+
 REJECT_COLUMNS = ["side", "position", "distance_m", "reason"]
 
 DEFAULT_SPEED_KMH = {"walk": 4.5, "cycle": 14.0, "drive": 30.0}
-"""Door-to-door planning speeds for the straight-line estimate, km/h (urban driving averages ~30 km/h)."""
+"""Door-to-door planning speeds for the straight-line estimate, km/h (urban driving ~30 km/h)."""
 
 DEFAULT_CIRCUITY = {"walk": 1.3, "cycle": 1.3, "drive": 1.4}
-"""Network distance ÷ crow-fly distance. UK urban studies find 1.2–1.4 (walking) and 1.3–1.5 (driving)."""
+"""Network ÷ crow-fly distance. UK urban studies find 1.2–1.4 (walking), 1.3–1.5 (driving)."""
 
 
 @dataclass(frozen=True)
@@ -58,7 +77,9 @@ class TravelTimes(Protocol):
     mode: str
     estimate: bool
 
-    def matrix(self, origins: gpd.GeoSeries, destinations: gpd.GeoSeries | None = None) -> TravelMatrix:
+    def matrix(
+        self, origins: gpd.GeoSeries, destinations: gpd.GeoSeries | None = None
+    ) -> TravelMatrix:
         """Travel from every origin to every destination (default: origins to origins)."""
         ...
 
@@ -83,7 +104,8 @@ class StraightLineTravel:
     mode : walk | cycle | drive
     speed_kmh : average speed, km/h (default from ``DEFAULT_SPEED_KMH``)
     circuity : network ÷ crow-fly distance ratio (default from ``DEFAULT_CIRCUITY``)
-    stop_overhead_min : minutes added to every leg between distinct points (parking, walk to the door)
+    stop_overhead_min : minutes added to every leg between distinct points (parking, walk to the
+        door)
     """
 
     mode: str = "drive"
@@ -101,8 +123,14 @@ class StraightLineTravel:
     def circuity_factor(self) -> float:
         return self.circuity if self.circuity is not None else DEFAULT_CIRCUITY[self.mode]
 
-    def matrix(self, origins: gpd.GeoSeries, destinations: gpd.GeoSeries | None = None) -> TravelMatrix:
-        """Estimated travel between points: metres = crow-fly × circuity; minutes = metres ÷ speed + overhead."""
+    def matrix(
+        self, origins: gpd.GeoSeries, destinations: gpd.GeoSeries | None = None
+    ) -> TravelMatrix:
+        """Estimated travel between points.
+
+        metres = crow-fly × circuity; minutes = metres ÷ speed + ``stop_overhead_min`` (between
+        distinct points). Labelled ``estimate=True``.
+        """
         a = _coords(origins)
         b = a if destinations is None else _coords(destinations)
         crow = np.hypot(a[:, None, 0] - b[None, :, 0], a[:, None, 1] - b[None, :, 1])
@@ -119,3 +147,433 @@ class StraightLineTravel:
     def path(self, origin: Point, destination: Point) -> LineString:
         """A straight segment: the estimate knows no streets."""
         return LineString([origin, destination])
+
+
+# --------------------------------------------------------------------------------------------
+# Network matrices: scipy.sparse.csgraph on a CSR copy of the graph
+# --------------------------------------------------------------------------------------------
+
+MATRIX_MEMORY_BYTES = 256 * 2**20
+"""Working memory for one chunk of Dijkstra rows (distances, predecessors, path sums), bytes."""
+
+_TINY_WEIGHT = 1e-9
+"""csgraph drops explicit zero weights in some paths; zero-length edges get this weight instead."""
+
+
+@dataclass(frozen=True)
+class CSRGraph:
+    """A compressed sparse row copy of a network, built once per graph object.
+
+    Parallel edges collapse to the one with the least ``weight``; ``minutes`` and ``length`` are
+    those of that edge, aligned with ``keys`` (``from_index * n + to_index``, sorted).
+
+    Attributes
+    ----------
+    nodes : ndarray
+        Graph node ids, in index order (sorted, so builds are deterministic).
+    weight : str
+        The edge attribute minimised ("minutes" or "length").
+    csr : scipy.sparse.csr_matrix
+        n × n matrix of ``weight``.
+    keys, minutes, length : ndarray
+        Edge keys and their minutes / metres.
+    """
+
+    nodes: np.ndarray
+    weight: str
+    csr: object
+    keys: np.ndarray
+    minutes: np.ndarray
+    length: np.ndarray
+
+    @property
+    def n(self) -> int:
+        return len(self.nodes)
+
+    def positions(self, node_ids: Sequence[Hashable] | np.ndarray) -> np.ndarray:
+        """Index of each node id; raises NetworkError naming the first id not in the graph."""
+        from patchplan.errors import NetworkError
+
+        ids = np.asarray(node_ids)
+        if ids.size == 0:
+            return np.zeros(0, dtype=np.int64)
+        try:
+            pos = np.searchsorted(self.nodes, ids)
+        except TypeError as exc:
+            raise NetworkError(f"node ids of type {ids.dtype} do not match the graph's") from exc
+        pos = np.clip(pos, 0, self.n - 1)
+        bad = self.nodes[pos] != ids
+        if bad.any():
+            raise NetworkError(f"node {ids[bad][0]!r} is not in the network")
+        return pos.astype(np.int64)
+
+    def edge_values(self, tails: np.ndarray, heads: np.ndarray, attr: str) -> np.ndarray:
+        """``attr`` ("minutes" or "length") of the edge tail → head, for arrays of indices."""
+        at = np.searchsorted(self.keys, tails.astype(np.int64) * self.n + heads)
+        return getattr(self, attr)[np.clip(at, 0, len(self.keys) - 1)]
+
+
+_CSR_CACHE: weakref.WeakKeyDictionary[nx.MultiDiGraph, dict[str, tuple[int, int, CSRGraph]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def csr_graph(graph: nx.MultiDiGraph, weight: str = "minutes") -> CSRGraph:
+    """The CSR copy of ``graph`` for ``weight``, built on first use and cached per graph object."""
+    import scipy.sparse as sp
+
+    from patchplan.errors import NetworkError
+
+    size = (graph.number_of_nodes(), graph.number_of_edges())
+    per_graph = _CSR_CACHE.setdefault(graph, {})
+    cached = per_graph.get(weight)
+    if cached is not None and cached[:2] == size:
+        return cached[2]
+    if weight not in ("minutes", "length"):
+        raise NetworkError(f"weight must be 'minutes' or 'length', got {weight!r}")
+    nodes = np.array(sorted(graph.nodes))
+    index = {node: i for i, node in enumerate(nodes.tolist())}
+    m = graph.number_of_edges()
+    tails = np.empty(m, dtype=np.int64)
+    heads = np.empty(m, dtype=np.int64)
+    minutes = np.empty(m)
+    length = np.empty(m)
+    for e, (u, v, data) in enumerate(graph.edges(data=True)):
+        tails[e], heads[e] = index[u], index[v]
+        try:
+            minutes[e], length[e] = float(data["minutes"]), float(data["length"])
+        except KeyError as exc:
+            raise NetworkError(
+                f"edge ({u}, {v}) has no {exc.args[0]!r}: build the graph with load_network"
+            ) from exc
+    keep = tails != heads  # self-loops never shorten a path
+    tails, heads, minutes, length = tails[keep], heads[keep], minutes[keep], length[keep]
+    cost = minutes if weight == "minutes" else length
+    keys = tails * len(nodes) + heads
+    order = np.lexsort((cost, keys))
+    keys, first = np.unique(keys[order], return_index=True)
+    chosen = order[first]
+    tails, heads = tails[chosen], heads[chosen]
+    data = np.maximum(cost[chosen], _TINY_WEIGHT)
+    indptr = np.searchsorted(tails, np.arange(len(nodes) + 1))
+    csr = sp.csr_matrix((data, heads, indptr), shape=(len(nodes), len(nodes)))
+    result = CSRGraph(nodes, weight, csr, keys, minutes[chosen], length[chosen])
+    per_graph[weight] = (*size, result)
+    return result
+
+
+def _tree_sums(pred: np.ndarray, graph: CSRGraph, attr: str) -> np.ndarray:
+    """Sum of edge ``attr`` along each shortest-path tree from its root, by pointer jumping.
+
+    ``pred`` is Dijkstra's predecessor array (rows: sources). ``log2(depth)`` vectorised passes.
+    """
+    rows, n = pred.shape
+    cols = np.broadcast_to(np.arange(n, dtype=np.int32), (rows, n))
+    is_root = pred < 0
+    parent = np.where(is_root, cols, pred).astype(np.int32)
+    total = graph.edge_values(parent, cols, attr)
+    total[is_root] = 0.0
+    while True:
+        grand = np.take_along_axis(parent, parent, axis=1)
+        if np.array_equal(grand, parent):
+            return total
+        total += np.take_along_axis(total, parent, axis=1)
+        parent = grand
+
+
+def travel_times(
+    graph: nx.MultiDiGraph,
+    origin_nodes: Sequence[Hashable] | np.ndarray,
+    destination_nodes: Sequence[Hashable] | np.ndarray | None = None,
+    weight: str = "minutes",
+    *,
+    with_metres: bool = True,
+    memory_bytes: int = MATRIX_MEMORY_BYTES,
+) -> TravelMatrix:
+    """Node-to-node travel on ``graph`` by multi-source Dijkstra (scipy.sparse.csgraph).
+
+    Parameters
+    ----------
+    graph : networkx.MultiDiGraph
+        A network from :func:`patchplan.network.load_network` (edges with ``minutes``, ``length``).
+    origin_nodes, destination_nodes : sequence of node ids
+        Destinations default to the origins. Repeated ids are computed once.
+    weight : {"minutes", "length"}
+        What the paths minimise: the fastest (default) or the shortest path.
+    with_metres : bool
+        Also sum the other attribute along each chosen path (``metres`` for the fastest path).
+        When False, ``metres`` is NaN unless ``weight="length"``.
+    memory_bytes : int
+        Working memory for one chunk of origins (about 40 bytes × nodes per origin row).
+
+    Returns
+    -------
+    TravelMatrix
+        ``minutes``: travel time along the chosen path; ``metres``: its length, both
+        n_orig × n_dest floats. Where no path exists ``reachable`` is False and both hold NaN
+        (``n_unreachable`` counts them). No access legs, no parking: nodes only.
+    """
+    from scipy.sparse.csgraph import dijkstra
+
+    csr = csr_graph(graph, weight)
+    orig = csr.positions(origin_nodes)
+    dest = orig if destination_nodes is None else csr.positions(destination_nodes)
+    u_orig, inv_orig = np.unique(orig, return_inverse=True)
+    u_dest, inv_dest = np.unique(dest, return_inverse=True)
+    other = "length" if weight == "minutes" else "minutes"
+    sums = with_metres or weight == "length"
+    out_w = np.empty((len(u_orig), len(u_dest)))
+    out_o = np.full((len(u_orig), len(u_dest)), np.nan)
+    chunk = max(1, int(memory_bytes // (40 * max(csr.n, 1))))
+    for start in range(0, len(u_orig), chunk):
+        sources = u_orig[start : start + chunk]
+        if sums:
+            dist, pred = dijkstra(csr.csr, directed=True, indices=sources, return_predecessors=True)
+            out_o[start : start + len(sources)] = _tree_sums(pred, csr, other)[:, u_dest]
+        else:
+            dist = dijkstra(csr.csr, directed=True, indices=sources)
+        out_w[start : start + len(sources)] = dist[:, u_dest]
+    reachable = np.isfinite(out_w)[inv_orig][:, inv_dest]
+    weights = out_w[inv_orig][:, inv_dest]
+    others = out_o[inv_orig][:, inv_dest]
+    weights[~reachable] = np.nan
+    others[~reachable] = np.nan
+    minutes, metres = (weights, others) if weight == "minutes" else (others, weights)
+    if not sums:
+        metres = np.full_like(minutes, np.nan)
+    mode = str(graph.graph.get("mode", "unknown"))
+    if (~reachable).any():
+        log.info(
+            "travel_times: %d of %d node pairs unreachable", (~reachable).sum(), reachable.size
+        )
+    return TravelMatrix(minutes=minutes, metres=metres, reachable=reachable, mode=mode)
+
+
+def _empty_rejects() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "side": pd.Series(dtype=str),
+            "position": pd.Series(dtype=int),
+            "distance_m": pd.Series(dtype=float),
+            "reason": pd.Series(dtype=str),
+        }
+    )
+
+
+class NetworkTravel:
+    """Travel times on a street network, implementing the :class:`TravelTimes` protocol.
+
+    Points are snapped with :func:`patchplan.network.snap`; a leg's minutes are the access walk
+    from the origin to the street, the network time between the snapped nodes, the access walk
+    from the street to the destination and, for ``drive``, ``parking_min`` between distinct
+    locations. Metres are the access distances plus the length of the fastest network path.
+
+    Picklable (rounds run in worker processes). Snaps are cached by coordinates, the CSR copy per
+    graph, and the last few node matrices by node sets.
+
+    Parameters
+    ----------
+    graph : networkx.MultiDiGraph
+        A network from :func:`patchplan.network.load_network` (carries its ``mode``).
+    settings : NetworkSettings, optional
+        ``snap_max_m``, ``access_speed_kmh`` and ``parking_min`` are used here.
+    """
+
+    estimate = False
+    _MATRIX_CACHE_SIZE = 16
+
+    def __init__(self, graph: nx.MultiDiGraph, settings: NetworkSettings | None = None) -> None:
+        from patchplan.errors import NetworkError
+        from patchplan.network import NetworkSettings
+
+        mode = graph.graph.get("mode")
+        if mode not in ("walk", "drive", "cycle"):
+            raise NetworkError(
+                "graph has no 'mode' attribute: build it with patchplan.network.load_network"
+            )
+        self.graph = graph
+        self.settings = settings or NetworkSettings()
+        self.mode: str = str(mode)
+        self._snaps: dict[tuple[float, float], tuple[int, float, float, float, str]] = {}
+        self._matrices: OrderedDict[tuple[bytes, bytes], TravelMatrix] = OrderedDict()
+
+    def __repr__(self) -> str:
+        return (
+            f"NetworkTravel(mode={self.mode!r}, nodes={self.graph.number_of_nodes()}, "
+            f"source={self.graph.graph.get('source')!r})"
+        )
+
+    def __getstate__(self) -> dict[str, object]:
+        state = dict(self.__dict__)
+        state["_matrices"] = OrderedDict()  # node matrices are cheap to redo, costly to ship
+        return state
+
+    @property
+    def overhead_min(self) -> float:
+        """Minutes added to every leg between distinct locations (parking, for drive only)."""
+        return self.settings.parking_min if self.mode == "drive" else 0.0
+
+    def _snap(self, points: gpd.GeoSeries) -> tuple[np.ndarray, ...]:
+        """(node index or -1, distance_m, access_min, access_m, reason) per point, cached."""
+        from patchplan.network import snap
+
+        if points.crs is not None and points.crs != "EPSG:27700":
+            points = points.to_crs("EPSG:27700")
+        xy = _coords(points) if len(points) else np.zeros((0, 2))
+        keys = [(float(x), float(y)) for x, y in xy]
+        missing = [i for i, k in enumerate(keys) if k not in self._snaps or np.isnan(k[0])]
+        if missing:
+            snapped = snap(points.iloc[missing], self.graph, self.settings)
+            csr = csr_graph(self.graph)
+            ok = ~snapped["rejected"].to_numpy()
+            pos = np.full(len(missing), -1, dtype=np.int64)
+            if ok.any():
+                pos[ok] = csr.positions(snapped["node"].to_numpy()[ok].tolist())
+            for j, i in enumerate(missing):
+                row = snapped.iloc[j]
+                self._snaps[keys[i]] = (
+                    int(pos[j]),
+                    float(row["distance_m"]),
+                    float(row["access_min"]),
+                    float(row["access_m"]),
+                    str(row["reason"]),
+                )
+        rows = [self._snaps[k] for k in keys]
+        if not rows:
+            empty = np.zeros(0)
+            return np.zeros(0, dtype=np.int64), empty, empty, empty, np.zeros(0, dtype=object)
+        cols = list(zip(*rows, strict=True))
+        return (
+            np.array(cols[0], dtype=np.int64),
+            np.array(cols[1]),
+            np.array(cols[2]),
+            np.array(cols[3]),
+            np.array(cols[4], dtype=object),
+        )
+
+    def _node_matrix(self, orig: np.ndarray, dest: np.ndarray) -> TravelMatrix:
+        key = (orig.tobytes(), dest.tobytes())
+        hit = self._matrices.get(key)
+        if hit is not None:
+            self._matrices.move_to_end(key)
+            return hit
+        csr = csr_graph(self.graph)
+        result = travel_times(self.graph, csr.nodes[orig], csr.nodes[dest])
+        self._matrices[key] = result
+        if len(self._matrices) > self._MATRIX_CACHE_SIZE:
+            self._matrices.popitem(last=False)
+        return result
+
+    def matrix(
+        self, origins: gpd.GeoSeries, destinations: gpd.GeoSeries | None = None
+    ) -> TravelMatrix:
+        """Door-to-door travel from every origin to every destination (default: among origins).
+
+        Returns
+        -------
+        TravelMatrix
+            ``minutes`` and ``metres`` (n_orig × n_dest); points that could not be snapped are
+            listed in ``rejects`` and their rows / columns are unreachable. A point to itself
+            (same coordinates) is 0 minutes and 0 metres.
+        """
+        o_node, o_dist, o_min, o_m, o_reason = self._snap(origins)
+        same_points = destinations is None
+        if same_points:
+            d_node, d_dist, d_min, d_m, d_reason = o_node, o_dist, o_min, o_m, o_reason
+            destinations = origins
+        else:
+            d_node, d_dist, d_min, d_m, d_reason = self._snap(destinations)
+        o_ok, d_ok = o_node >= 0, d_node >= 0
+        u_orig, inv_o = np.unique(o_node[o_ok], return_inverse=True)
+        u_dest, inv_d = np.unique(d_node[d_ok], return_inverse=True)
+        minutes = np.full((len(o_node), len(d_node)), np.nan)
+        metres = np.full_like(minutes, np.nan)
+        reachable = np.zeros(minutes.shape, dtype=bool)
+        if len(u_orig) and len(u_dest):
+            nodes = self._node_matrix(u_orig, u_dest)
+            sub = np.ix_(np.flatnonzero(o_ok), np.flatnonzero(d_ok))
+            net_min = nodes.minutes[inv_o][:, inv_d]
+            net_m = nodes.metres[inv_o][:, inv_d]
+            minutes[sub] = o_min[o_ok, None] + net_min + d_min[None, d_ok]
+            metres[sub] = o_m[o_ok, None] + net_m + d_m[None, d_ok]
+            reachable[sub] = nodes.reachable[inv_o][:, inv_d]
+        a, b = _coords(origins), _coords(destinations)
+        same = (a[:, None, 0] == b[None, :, 0]) & (a[:, None, 1] == b[None, :, 1])
+        minutes += np.where(same, 0.0, self.overhead_min)
+        same &= o_ok[:, None] & d_ok[None, :]
+        minutes[same], metres[same], reachable[same] = 0.0, 0.0, True
+        minutes[~reachable] = np.nan
+        metres[~reachable] = np.nan
+        rejects = [
+            pd.DataFrame(
+                {
+                    "side": side,
+                    "position": np.flatnonzero(~ok),
+                    "distance_m": dist[~ok],
+                    "reason": reason[~ok].astype(str),
+                }
+            )
+            for side, ok, dist, reason in (
+                ("origin", o_ok, o_dist, o_reason),
+                ("destination", d_ok, d_dist, d_reason),
+            )
+            if (~ok).any()
+        ]
+        table = pd.concat(rejects, ignore_index=True) if rejects else _empty_rejects()
+        return TravelMatrix(
+            minutes=minutes,
+            metres=metres,
+            reachable=reachable,
+            mode=self.mode,
+            estimate=False,
+            rejects=table,
+        )
+
+    def path(self, origin: Point, destination: Point) -> LineString:
+        """The fastest route along the streets, from ``origin`` to ``destination`` (EPSG:27700).
+
+        Raises
+        ------
+        NetworkError
+            Either point cannot be snapped, or no route joins them.
+        """
+        from scipy.sparse.csgraph import dijkstra
+
+        from patchplan.errors import NetworkError
+
+        pts = gpd.GeoSeries([origin, destination], crs="EPSG:27700")
+        node, dist, _, _, reason = self._snap(pts)
+        for label, i in (("origin", 0), ("destination", 1)):
+            if node[i] < 0:
+                raise NetworkError(f"{label} {pts.iloc[i].wkt} cannot be snapped: {reason[i]}")
+        csr = csr_graph(self.graph)
+        _, pred = dijkstra(csr.csr, directed=True, indices=int(node[0]), return_predecessors=True)
+        chain = [int(node[1])]
+        while chain[-1] != node[0]:
+            parent = int(pred[chain[-1]])
+            if parent < 0:
+                raise NetworkError(
+                    f"no {self.mode} route from {origin.wkt} to {destination.wkt} on the network"
+                )
+            chain.append(parent)
+        chain.reverse()
+        coords: list[tuple[float, float]] = [(origin.x, origin.y)]
+        ids = csr.nodes
+        for tail, head in zip(chain[:-1], chain[1:], strict=True):
+            coords.extend(self._edge_coords(ids[tail], ids[head]))
+        if len(chain) == 1:
+            data = self.graph.nodes[ids[chain[0]]]
+            coords.append((data["x"], data["y"]))
+        coords.append((destination.x, destination.y))
+        kept = [c for i, c in enumerate(coords) if i == 0 or c != coords[i - 1]]
+        return LineString(kept if len(kept) > 1 else kept * 2)
+
+    def _edge_coords(self, u: Hashable, v: Hashable) -> list[tuple[float, float]]:
+        """Coordinates of the fastest edge u → v, from u to v."""
+        edges = self.graph.get_edge_data(u, v)
+        data = min(edges.values(), key=lambda d: d["minutes"])
+        geom = data.get("geometry")
+        if isinstance(geom, LineString):
+            return [tuple(c) for c in geom.coords]  # type: ignore[misc]
+        a, b = self.graph.nodes[u], self.graph.nodes[v]
+        return [(a["x"], a["y"]), (b["x"], b["y"])]
