@@ -1,0 +1,376 @@
+"""The whole chain for one scenario: boundaries → blocks → patches → rounds → savings.
+
+:func:`run` is pure apart from reading inputs: it returns a :class:`StudyResult` and writes nothing
+(``report.py`` and the CLI write the outputs). Each step calls the stage module that owns it; this
+module only decides what flows where.
+
+Figures per week are scaled from the planned days (``[study] days``) by ``[savings] week_days``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import geopandas as gpd
+import networkx as nx
+import numpy as np
+import pandas as pd
+
+from patchplan import CRS, boundaries, demand, feasibility, patches, rounds, savings, workforce
+from patchplan.errors import ScenarioError
+from patchplan.matrix import StraightLineTravel, TravelTimes
+from patchplan.scenario import Scenario
+
+MODES = ("walk", "drive")
+Progress = Callable[[str], None]
+
+
+@dataclass
+class StudyInputs:
+    """Everything read for a study (EPSG:27700), before any stage runs."""
+
+    areas: gpd.GeoDataFrame
+    pcns: gpd.GeoDataFrame
+    neighbourhoods: gpd.GeoDataFrame | None
+    demand: demand.Demand
+    travel: dict[str, TravelTimes]
+    practices: gpd.GeoDataFrame | None = None
+    existing: gpd.GeoDataFrame | None = None
+    reports: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass
+class StudyResult:
+    """The outputs of every stage, for the report, the maps and the Python API."""
+
+    scenario: Scenario
+    inputs: StudyInputs
+    blocks: gpd.GeoDataFrame
+    adjacency: nx.Graph
+    block_demand: pd.DataFrame
+    design: patches.PatchDesign
+    visit_patch: pd.Series
+    planned_visits: gpd.GeoDataFrame
+    proposed: rounds.RoundsResult
+    today: rounds.RoundsResult
+    walking: pd.DataFrame
+    savings: pd.DataFrame
+    summary: pd.DataFrame
+    unserved: pd.DataFrame
+    timings_s: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def estimate(self) -> bool:
+        """True when travel comes from the straight-line estimate rather than a street network."""
+        return any(t.estimate for t in self.inputs.travel.values())
+
+
+def _note(progress: Progress | None, message: str) -> None:
+    if progress:
+        progress(message)
+
+
+# --------------------------------------------------------------------------------------------
+# inputs
+
+
+def _town_inputs(scenario: Scenario) -> StudyInputs:
+    from patchplan.examples.town import make_town
+    from patchplan.matrix import NetworkTravel
+    from patchplan.network import load_network
+
+    town = make_town()
+    travel = {
+        mode: NetworkTravel(load_network(town.streets, mode, scenario.network), scenario.network)
+        for mode in MODES
+    }
+    caseload = demand.synthesise_demand(
+        town.areas,
+        population_column="pop_65plus",
+        addresses=town.addresses,
+        deprivation_column="imd_decile",
+        settings=scenario.demand,
+        seed=scenario.study.seed,
+    )
+    return StudyInputs(
+        areas=town.areas,
+        pcns=town.pcns,
+        neighbourhoods=town.neighbourhoods,
+        demand=caseload,
+        travel=travel,
+        practices=town.practices,
+    )
+
+
+def _layer(scenario: Scenario, key: str, id_column: str, name_column: str | None = None):
+    path = scenario.input_path(key)
+    if path is None:
+        return None, None
+    if not path.exists():
+        raise ScenarioError(f"[inputs] {key}: file not found: {path}")
+    return boundaries.load_layer(path, id_column, name_column)
+
+
+def _file_travel(scenario: Scenario) -> dict[str, TravelTimes]:
+    network_file = scenario.input_path("network")
+    if network_file is None:
+        overhead = {"walk": 0.0, "drive": scenario.network.parking_min}
+        return {m: StraightLineTravel(mode=m, stop_overhead_min=overhead[m]) for m in MODES}
+    from patchplan.matrix import NetworkTravel
+    from patchplan.network import load_network
+
+    return {
+        m: NetworkTravel(load_network(network_file, m, scenario.network), scenario.network)
+        for m in MODES
+    }
+
+
+def _file_inputs(scenario: Scenario) -> StudyInputs:
+    inp = scenario.inputs
+    areas, area_report = _layer(scenario, "areas", inp.area_id)
+    if areas is None:
+        raise ScenarioError("[inputs] areas: a small-area layer with population is required")
+    reports: dict[str, object] = {"areas": area_report}
+    if inp.pcn_column:
+        pcns = areas.rename(columns={inp.pcn_column: "pcn_id"})
+    else:
+        pcns, reports["pcns"] = _layer(scenario, "pcns", inp.pcn_id)
+        if pcns is None:
+            raise ScenarioError("[inputs] give either pcn_column (in areas) or a pcns layer")
+    neighbourhoods, reports["neighbourhoods"] = _layer(
+        scenario, "neighbourhoods", inp.neighbourhood_id, inp.neighbourhood_name or None
+    )
+    existing, reports["existing"] = _layer(scenario, "existing", inp.existing_id)
+    practices = None
+    if (path := scenario.input_path("practices")) is not None:
+        practices = gpd.read_file(path).to_crs(CRS)
+    people_path, visits_path = scenario.input_path("people"), scenario.input_path("visits")
+    if people_path and visits_path:
+        postcodes = scenario.input_path("addresses")
+        caseload = demand.load_demand(people_path, visits_path, postcodes=postcodes)
+    else:
+        address_path = scenario.input_path("addresses")
+        addresses = demand.load_postcodes(address_path, areas) if address_path else None
+        caseload = demand.synthesise_demand(
+            areas,
+            population_column=inp.population_column,
+            addresses=addresses,
+            deprivation_column=inp.deprivation_column or None,
+            settings=scenario.demand,
+            seed=scenario.study.seed,
+        )
+    return StudyInputs(
+        areas=areas,
+        pcns=pcns,
+        neighbourhoods=neighbourhoods,
+        demand=caseload,
+        travel=_file_travel(scenario),
+        practices=practices,
+        existing=existing,
+        reports=reports,
+    )
+
+
+def load_inputs(scenario: Scenario) -> StudyInputs:
+    """Read (or, for the demo, generate) every input the scenario names."""
+    if scenario.inputs.source == "town":
+        return _town_inputs(scenario)
+    if scenario.inputs.source == "files":
+        return _file_inputs(scenario)
+    raise ScenarioError(
+        f"[inputs] source: expected 'town' or 'files', got {scenario.inputs.source!r}"
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# stages
+
+
+def make_blocks(inputs: StudyInputs, scenario: Scenario) -> gpd.GeoDataFrame:
+    """PCN × neighbourhood blocks, or small areas carrying their PCN when there is no PCN layer."""
+    if scenario.inputs.pcn_column:
+        return boundaries.make_blocks(inputs.pcns, None, pcn_column="pcn_id")
+    return boundaries.make_blocks(inputs.pcns, inputs.neighbourhoods)
+
+
+def visits_by_patch(
+    visits: gpd.GeoDataFrame, blocks: gpd.GeoDataFrame, layout: pd.Series
+) -> tuple[pd.Series, pd.DataFrame]:
+    """``visit_id`` → ``patch_id`` by the block each home lies in; visits outside every block are
+    returned separately with the reason."""
+    homes = gpd.sjoin(
+        visits[["visit_id", "geometry"]],
+        blocks[["block_id", "geometry"]],
+        how="left",
+        predicate="within",
+    )
+    homes = homes.drop_duplicates("visit_id")
+    patch = homes.set_index("visit_id")["block_id"].map(layout)
+    outside = visits[visits["visit_id"].isin(patch[patch.isna()].index)]
+    unserved = pd.DataFrame(
+        {
+            "visit_id": outside["visit_id"],
+            "person_id": outside["person_id"],
+            "day": outside["day"],
+            "reason": "home outside the study area's blocks",
+        }
+    )
+    return patch.dropna(), unserved
+
+
+def _tasks(
+    visits: gpd.GeoDataFrame,
+    allocation: pd.DataFrame,
+    providers: gpd.GeoDataFrame,
+    travel: dict[str, TravelTimes],
+    settings: workforce.WorkforceSettings,
+    walking_share: float,
+):
+    """One rounds problem per provider and day: that provider's visits and carers."""
+    provider_of = allocation.set_index("person_id")["provider_id"]
+    with_provider = visits.assign(provider_id=visits["person_id"].map(provider_of))
+    tasks = []
+    for provider in providers.sort_values("provider_id").itertuples():
+        mine = with_provider[with_provider["provider_id"] == provider.provider_id]
+        for day in sorted(mine["day"].unique()):
+            day_visits = mine[mine["day"] == day].drop(columns="provider_id")
+            carers = workforce.carers_for(
+                day_visits, provider.provider_id, provider.geometry, settings, walking_share
+            )
+            tasks.append((day_visits, carers, travel))
+    return tasks
+
+
+def plan_arrangement(
+    visits: gpd.GeoDataFrame,
+    allocation: pd.DataFrame,
+    providers: gpd.GeoDataFrame,
+    travel: dict[str, TravelTimes],
+    scenario: Scenario,
+    walking_share: float,
+) -> rounds.RoundsResult:
+    """Rounds for every provider and day of one arrangement (today's or the proposed)."""
+    tasks = _tasks(visits, allocation, providers, travel, scenario.workforce, walking_share)
+    results = rounds.plan_many(tasks, scenario.rounds)
+    return rounds.combine_results(results, scenario.rounds)
+
+
+def summarise(
+    design: patches.PatchDesign,
+    walking: pd.DataFrame,
+    savings_table: pd.DataFrame,
+    providers: gpd.GeoDataFrame,
+) -> pd.DataFrame:
+    """One row per patch: hours, people, providers, travel today and proposed, walking class."""
+    table = design.patches.drop(columns="geometry").set_index("patch_id")[
+        ["hours_week", "people", "n_blocks", "pcn_ids"]
+    ]
+    table["providers"] = providers.groupby("patch_id").size()
+    cols = ["today_travel_min", "proposed_travel_min", "saved_travel_pct", "proposed_walk_share"]
+    table = table.join(savings_table[cols], how="left")
+    if not walking.empty:
+        table = table.join(
+            walking.set_index("patch_id")[["walk_visit_share", "walk_class"]], how="left"
+        )
+    total = table.sum(numeric_only=True)
+    total["saved_travel_pct"] = savings_table.loc["total", "saved_travel_pct"]
+    total["proposed_walk_share"] = savings_table.loc["total", "proposed_walk_share"]
+    if "walk_visit_share" in table:
+        total["walk_visit_share"] = np.average(
+            table["walk_visit_share"].fillna(0), weights=table["hours_week"]
+        )
+    table.loc["total"] = total
+    return table
+
+
+def run(scenario: Scenario, progress: Progress | None = None) -> StudyResult:
+    """Run the whole chain for ``scenario`` and return every stage's output."""
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[name] = round(now - clock, 2)
+        clock = now
+        _note(progress, f"{name}: {timings[name]:.1f} s")
+
+    seed = scenario.study.seed
+    inputs = load_inputs(scenario)
+    lap("inputs")
+
+    blocks = make_blocks(inputs, scenario)
+    adjacency = boundaries.block_adjacency(blocks)
+    block_demand = demand.demand_by_area(inputs.demand, blocks, id_column="block_id")
+    lap("blocks")
+
+    design = patches.design_patches(
+        blocks, adjacency, block_demand, inputs.travel["drive"], scenario.patches, seed=seed
+    )
+    lap("patches")
+
+    visits = inputs.demand.visits
+    planned = visits[visits["day"].isin(scenario.study.days)]
+    visit_patch, outside = visits_by_patch(planned, blocks, design.layout)
+    planned = planned[planned["visit_id"].isin(visit_patch.index)]
+    people = inputs.demand.people
+    person_patch = (
+        planned.drop_duplicates("person_id").set_index("person_id")["visit_id"].map(visit_patch)
+    )
+    people_in = people[people["person_id"].isin(person_patch.index)]
+
+    proposed_alloc, proposed_providers = workforce.patch_allocation(
+        people_in, person_patch, design.patches, scenario.workforce, seed
+    )
+    proposed = plan_arrangement(
+        planned,
+        proposed_alloc,
+        proposed_providers,
+        inputs.travel,
+        scenario,
+        scenario.workforce.walking_share,
+    )
+    lap("rounds (proposed)")
+
+    today_alloc, today_providers = workforce.baseline_allocation(
+        people_in, scenario.workforce, seed
+    )
+    today = plan_arrangement(planned, today_alloc, today_providers, inputs.travel, scenario, 0.0)
+    lap("rounds (today)")
+
+    walking = feasibility.walking_by_patch(
+        planned, visit_patch, proposed_providers, inputs.travel, scenario
+    )
+    lap("walking feasibility")
+
+    savings_table = savings.compare(
+        today.rounds,
+        proposed.rounds,
+        planned,
+        visit_patch,
+        scenario.savings,
+        len(scenario.study.days),
+    )
+    summary = summarise(design, walking, savings_table, proposed_providers)
+    unserved = pd.concat([outside.assign(arrangement="both"), proposed.unserved.assign(arrangement="proposed"),
+                          today.unserved.assign(arrangement="today")], ignore_index=True)  # fmt: skip
+    lap("savings")
+    return StudyResult(
+        scenario=scenario,
+        inputs=inputs,
+        blocks=blocks,
+        adjacency=adjacency,
+        block_demand=block_demand,
+        design=design,
+        visit_patch=visit_patch,
+        planned_visits=planned,
+        proposed=proposed,
+        today=today,
+        walking=walking,
+        savings=savings_table,
+        summary=summary,
+        unserved=unserved,
+        timings_s=timings,
+    )

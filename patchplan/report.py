@@ -1,0 +1,237 @@
+"""The committee summary: an HTML page with the maps, plus CSV and GeoPackage tables.
+
+:func:`write_outputs` writes everything for one study, each file atomically (``patchplan.io``):
+
+``<maps_dir>/<name>.html``                 lots map (published)
+``<maps_dir>/<name>-savings.html``         travel saved per patch (published)
+``<maps_dir>/<name>-walkability.html``     walking class per patch (published)
+``<maps_dir>/<name>-rounds-INTERNAL.html`` carers' rounds, street by street (internal only)
+``<out_dir>/<name>/report.html``           the committee page (embeds the published maps)
+``<out_dir>/<name>/*.csv``                 patches, blocks, savings, rounds, unserved, rejects
+``<out_dir>/<name>/<name>.gpkg``           patches and blocks layers for QGIS
+
+Published outputs hold only area-level figures with counts under 5 people withheld.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+import os
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+
+from patchplan import io, maps
+from patchplan.pipeline import StudyResult
+from patchplan.savings import ANCHORS
+
+ATTRIBUTIONS = (
+    "Street network © OpenStreetMap contributors, available under the Open Database Licence (ODbL).",
+    "Contains OS data © Crown copyright and database right.",
+    "Contains National Statistics data © Crown copyright and database right.",
+    "ONS, NHS Digital and MHCLG data are used under the Open Government Licence v3.0.",
+)
+MIN_COUNT = 5
+
+
+def published_patches(result: StudyResult) -> gpd.GeoDataFrame:
+    """Patch polygons with the per-patch summary, ready for published maps and exports."""
+    summary = result.summary.drop(index="total", errors="ignore").drop(
+        columns=["hours_week", "people"], errors="ignore"
+    )
+    frame = result.design.patches.merge(summary, left_on="patch_id", right_index=True, how="left")
+    return frame
+
+
+def _savings_areas(result: StudyResult) -> gpd.GeoDataFrame:
+    table = result.savings.drop(index="total").reset_index()
+    people = result.design.patches[["patch_id", "people", "geometry"]]
+    return people.merge(table, on="patch_id", how="left")
+
+
+def build_maps(result: StudyResult) -> dict[str, object]:
+    """The four maps of a study as ``folium.Map`` objects, keyed by file suffix."""
+    study = result.scenario.study
+    flags = {"synthetic": study.synthetic, "estimate": result.estimate}
+    patches = published_patches(result)
+    built = {
+        "": maps.lots_map(
+            patches,
+            result.inputs.pcns,
+            result.inputs.neighbourhoods,
+            title=f"{study.title}: proposed lots",
+            **flags,
+        ),
+        "-savings": maps.savings_map(
+            _savings_areas(result), title=f"{study.title}: carer travel saved", **flags
+        ),
+    }
+    if "walk_class" in patches:
+        built["-walkability"] = maps.walkability_map(
+            patches.dropna(subset=["walk_class"]), title=f"{study.title}: walking", **flags
+        )
+    if result.scenario.outputs.internal_maps and not result.proposed.rounds.empty:
+        legs = rounds_legs(result)
+        built["-rounds-INTERNAL"] = maps.rounds_map(
+            legs,
+            result.design.patches,
+            title=f"{study.title}: proposed rounds, day {study.days[0]}",
+            **flags,
+        )
+    return built
+
+
+def rounds_legs(result: StudyResult) -> gpd.GeoDataFrame:
+    """Street geometry of the first planned day's proposed rounds (internal use only)."""
+    from patchplan.rounds import legs_geometry
+
+    day = result.scenario.study.days[0]
+    keep = (result.proposed.rounds["day"] == day).to_numpy()
+    subset = dataclasses.replace(
+        result.proposed,
+        rounds=result.proposed.rounds[keep].reset_index(drop=True),
+        legs=result.proposed.legs[keep].reset_index(drop=True),
+    )
+    return legs_geometry(subset, result.inputs.travel)
+
+
+def _table_html(frame: pd.DataFrame, digits: int = 1) -> str:
+    return frame.to_html(
+        classes="pp-table",
+        float_format=lambda v: f"{v:,.{digits}f}",
+        na_rep="–",
+        border=0,
+        escape=True,
+    )
+
+
+def _assumptions(result: StudyResult) -> pd.DataFrame:
+    rows = []
+    sc = result.scenario
+    for section in ("study", "demand", "patches", "rounds", "workforce", "savings", "network"):
+        settings = getattr(sc, section)
+        for f in dataclasses.fields(settings):
+            value = getattr(settings, f.name)
+            rows.append({"section": section, "setting": f.name, "value": str(value)})
+    return pd.DataFrame(rows)
+
+
+def report_html(result: StudyResult, map_files: dict[str, Path], report_dir: Path) -> str:
+    """The committee page: headline figures, summary table, maps, method notes, attributions."""
+    study = result.scenario.study
+    total = result.savings.loc["total"]
+    flags = []
+    if study.synthetic:
+        flags.append(
+            "The people and visits are SYNTHETIC, generated from small-area population; no real person is shown."
+        )
+    if result.estimate:
+        flags.append(
+            "Travel times are a STRAIGHT-LINE ESTIMATE (crow-fly distance × circuity at mode speed), not a street network."
+        )
+    headline = [
+        ("Proposed lots", f"{len(result.design.patches)}"),
+        ("Care hours a week", f"{total['care_hours']:,.0f}"),
+        ("Carer travel a week, today", f"{total['today_travel_min'] / 60:,.0f} h"),
+        ("Carer travel a week, proposed", f"{total['proposed_travel_min'] / 60:,.0f} h"),
+        ("Travel saved", f"{total['saved_travel_pct']:.0f}%"),
+        ("Carer hours released a week", f"{total['carer_hours_released']:,.0f}"),
+        ("Saving a week", f"£{total['saved_cost_gbp']:,.0f}"),
+        ("CO2 avoided a week", f"{total['saved_co2_kg']:,.0f} kg"),
+        ("Visits reached on foot, proposed", f"{100 * total['proposed_walk_share']:.0f}%"),
+    ]
+    cards = "".join(
+        f'<div class="card"><div class="v">{html.escape(v)}</div><div class="k">{html.escape(k)}</div></div>'
+        for k, v in headline
+    )
+    summary = result.summary.copy()
+    small = summary["people"] < MIN_COUNT
+    summary.loc[small, ["people", "hours_week"]] = float("nan")
+    frames = "".join(
+        f'<h3>{html.escape(title)}</h3><iframe src="{html.escape(os.path.relpath(map_files[key], report_dir))}" loading="lazy"></iframe>'
+        for key, title in (
+            ("", "Proposed lots"),
+            ("-savings", "Travel saved"),
+            ("-walkability", "Walking"),
+        )
+        if key in map_files
+    )
+    anchors = "".join(
+        f"<li>{html.escape(a)} <span class='src'>({html.escape(s)})</span></li>" for a, s in ANCHORS
+    )
+    design = result.design
+    gap = "" if design.gap is None else f" Proven optimality gap: {100 * design.gap:.1f}%."
+    method = (
+        f"Blocks are the overlay of PCN areas and neighbourhoods ({len(result.blocks)} blocks). "
+        f"They were grouped into {len(design.patches)} contiguous patches balanced on weekly care hours "
+        f"(±{100 * result.scenario.patches.balance_tolerance:.0f}%), PCN policy '{result.scenario.patches.pcn_policy}', "
+        f"by {design.method}.{gap} Rounds for today's arrangement (providers across the whole area, carers driving) "
+        f"and for the proposed lots (providers per lot, a mixed walking and driving workforce) were planned with the "
+        f"same OR-Tools solver on the same visits for day(s) {', '.join(map(str, study.days))} and scaled to a week."
+    )
+    unserved = (
+        result.unserved.groupby(["arrangement", "reason"]).size().rename("visits").reset_index()
+    )
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(study.title)}</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>
+body{{font:15px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:1100px;padding:0 1rem;color:#222}}
+h1{{margin-bottom:.2rem}} .flag{{background:#b2182b;color:#fff;padding:.4rem .7rem;border-radius:4px;margin:.3rem 0}}
+.cards{{display:grid;grid-template-columns:repeat(auto-fill,minmax(190px,1fr));gap:.6rem;margin:1rem 0}}
+.card{{border:1px solid #ddd;border-radius:6px;padding:.6rem .8rem}} .v{{font-size:1.4rem;font-weight:600}} .k{{color:#555}}
+.pp-table{{border-collapse:collapse;font-size:13px}} .pp-table td,.pp-table th{{padding:3px 8px;border-bottom:1px solid #eee;text-align:right}}
+iframe{{width:100%;height:520px;border:1px solid #ccc;border-radius:6px}} .src{{color:#666}}
+</style></head><body>
+<h1>{html.escape(study.title)}</h1>
+{"".join(f'<div class="flag">{html.escape(f)}</div>' for f in flags)}
+<div class="cards">{cards}</div>
+<h2>Per lot</h2>{_table_html(summary)}
+<p>Counts under {MIN_COUNT} people are withheld. Travel is minutes a week; walking share is the share of visits reached on foot.</p>
+<h2>Maps</h2>{frames}
+<h2>Savings beside published figures</h2><ul>{anchors}</ul>
+<h2>Method</h2><p>{html.escape(method)}</p>
+<p>{html.escape(study.notes)}</p>
+<h2>Visits not planned</h2>{_table_html(unserved) if len(unserved) else "<p>None: every visit was planned in both arrangements.</p>"}
+<h2>Assumptions</h2>{_table_html(_assumptions(result))}
+<h2>Data</h2><ul>{"".join(f"<li>{html.escape(a)}</li>" for a in ATTRIBUTIONS)}</ul>
+<p class="src">Made with patchplan. Runtime: {sum(result.timings_s.values()):.0f} s.</p>
+</body></html>"""
+
+
+def write_outputs(
+    result: StudyResult,
+    out_dir: str | os.PathLike[str] | None = None,
+    maps_dir: str | os.PathLike[str] | None = None,
+) -> dict[str, Path]:
+    """Write the maps, tables and report of a study; return their paths by name."""
+    name = result.scenario.study.name
+    out = Path(out_dir or result.scenario.outputs.dir) / name
+    map_root = Path(maps_dir or result.scenario.outputs.maps_dir)
+    written: dict[str, Path] = {}
+    map_files: dict[str, Path] = {}
+    for suffix, fmap in build_maps(result).items():
+        map_files[suffix] = io.write_map(fmap, map_root / f"{name}{suffix}.html")
+        written[f"map{suffix or '-lots'}"] = map_files[suffix]
+
+    patches = published_patches(result)
+    tables = {
+        "patches": patches,
+        "blocks": result.blocks.merge(
+            result.design.layout.rename("patch_id"), left_on="block_id", right_index=True
+        ),
+        "savings": result.savings.reset_index(),
+        "summary": result.summary.reset_index(),
+        "rounds-INTERNAL": result.proposed.rounds,
+        "rounds-today-INTERNAL": result.today.rounds,
+        "unserved": result.unserved,
+        "rejects": result.inputs.demand.rejects,
+    }
+    for key, frame in tables.items():
+        written[key] = io.write_csv(frame, out / f"{key}.csv")
+    layers = {"patches": patches, "blocks": tables["blocks"]}
+    written["gpkg"] = io.write_gpkg(layers, out / f"{name}.gpkg")
+    written["report"] = io.write_text(out / "report.html", report_html(result, map_files, out))
+    return written
