@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Annotated
 
@@ -30,6 +31,11 @@ def _fail(exc: Exception) -> None:
     raise typer.Exit(code=2)
 
 
+def _cell(row: pd.Series, key: str, fmt: str = "{:,.0f}") -> str:
+    value = row.get(key)
+    return "–" if value is None or pd.isna(value) else fmt.format(value)
+
+
 def _summary_table(result) -> Table:
     table = Table(title=f"{result.scenario.study.title} — per lot (a week)")
     for col in (
@@ -45,11 +51,7 @@ def _summary_table(result) -> Table:
     ):
         table.add_column(col, justify="right" if col not in ("lot", "class") else "left")
     for patch_id, row in result.summary.iterrows():
-
-        def num(key: str, fmt: str = "{:,.0f}") -> str:
-            value = row.get(key)
-            return "–" if value is None or pd.isna(value) else fmt.format(value)
-
+        num = partial(_cell, row)
         table.add_row(
             str(patch_id),
             num("hours_week"),
