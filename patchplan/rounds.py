@@ -1,0 +1,850 @@
+"""Carers' daily visit rounds: a model of our own nouns (visit, carer, round) over OR-Tools routing.
+
+Nothing outside this module sees a routing index. :func:`plan_rounds` takes the visits and carers
+tables of ``docs/data-contracts.md`` and one :class:`~patchplan.matrix.TravelTimes` per travel mode,
+and returns a :class:`RoundsResult`: the rounds, the visits that could not be served (with a reason),
+the breaks taken and a dict of KPIs.
+
+Model
+-----
+* A **visit** is a node with a window for the *start* of service (``earliest``..``latest``, minutes
+  after midnight) and a ``duration`` (minutes). ``carers == 2`` (a double-up) becomes two copies of
+  the node that must be served by two *different* carers starting at the same minute, with equal
+  active flags (the OR-Tools maintainers' recipe). Required ``skills`` restrict which carers may
+  serve it. An optional ``preferred_carers`` column (comma-separated carer ids) makes service by
+  anyone else cost ``continuity_cost_min``. An optional ``demand`` column (int) with a ``capacity``
+  column on carers adds a load dimension (used by the Solomon benchmark).
+* A **carer** is a vehicle starting and ending at its base (the carer's geometry), travelling by its
+  ``mode``; its time is bounded by ``shift_start``..``shift_end`` and ``max_minutes`` (span of the
+  round, waiting and break included). A break of ``break_minutes`` must *start* within
+  ``break_earliest``..``break_latest``; it is an OR-Tools break interval, so it falls between two
+  stops, or before the round starts / after it ends (the carer is then not working anyway).
+* **Time** is an OR-Tools dimension of travel + service with waiting allowed. Travel minutes from
+  the matrix are converted to integer units of ``1 / time_units_per_min`` minutes by rounding *up*
+  (``ceil``), so a planned arrival is never earlier than the matrix says. The objective is travel
+  time (in the same units) + ``carer_fixed_cost_min`` per carer used + continuity costs +
+  ``unserved_penalty_min`` per unserved visit copy (+ optional lateness cost).
+* **Unserved** visits: before solving, each visit is checked against every carer: skills, whether the
+  carer's mode reaches it (there and back), and whether its window fits the shift (travel from and
+  back to base, ``max_minutes``). The first check that rules out every carer (two carers for a
+  double-up) gives the reason; a visit dropped by the solver is "capacity exhausted".
+
+Determinism
+-----------
+Routing local search is deterministic except where a wall-clock limit cuts it. With
+``deterministic=True`` (the default) the search stops on work counts, not time: the optional PyVRP
+seed stops after ``seed_iterations`` iterations with the fixed ``seed``, and OR-Tools guided local
+search stops after ``solution_limit`` accepted solutions. ``time_limit_s`` is then only a safety cap;
+if it is reached, ``kpis["time_limit_reached"]`` is 1 and the result may vary between runs. With
+``deterministic=False`` the whole ``time_limit_s`` is used (the seed gets ``seed_time_share``).
+
+Seeding
+-------
+When PyVRP is importable and ``seed_with_pyvrp`` is True, a relaxed copy of the problem (single-carer
+visits only; no breaks, continuity or double-ups; skills and modes as routing profiles) is solved by
+PyVRP, and its routes are read into OR-Tools route by route; a route OR-Tools rejects under the full
+constraints is skipped. OR-Tools then inserts the rest and improves with guided local search, so every
+side constraint is enforced by OR-Tools. Without PyVRP the first solution is OR-Tools' own
+``PARALLEL_CHEAPEST_INSERTION``.
+
+Tables (see ``docs/data-contracts.md``)
+---------------------------------------
+``rounds``: ``carer_id, day, order, visit_id, person_id, arrival, start, end, wait, travel_min,
+travel_m, mode`` (minutes after midnight / minutes / metres; the leg *into* the stop; a final
+``"<return>"`` row per carer). ``unserved``: ``visit_id, person_id, day, reason``. ``breaks``:
+``carer_id, day, start, end``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field, replace
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from ortools.constraint_solver import pywrapcp, routing_enums_pb2
+from shapely.geometry import LineString, Point
+
+from patchplan.errors import RoundsError
+from patchplan.matrix import TravelMatrix, TravelTimes
+
+__all__ = [
+    "REASON_CAPACITY",
+    "REASON_NO_SKILL",
+    "REASON_NO_WINDOW",
+    "REASON_UNREACHABLE",
+    "RETURN",
+    "RoundsResult",
+    "RoundsSettings",
+    "combine_results",
+    "legs_geometry",
+    "plan_many",
+    "plan_rounds",
+]
+
+RETURN = "<return>"
+"""``visit_id`` of the final row of each round: the leg back to base."""
+
+REASON_NO_SKILL = "no carer with the skill"
+REASON_UNREACHABLE = "unreachable on this mode"
+REASON_NO_WINDOW = "no time window fits any shift"
+REASON_CAPACITY = "capacity exhausted"
+
+ROUNDS_COLUMNS = [
+    "carer_id", "day", "order", "visit_id", "person_id", "arrival", "start", "end", "wait",
+    "travel_min", "travel_m", "mode",
+]  # fmt: skip
+UNSERVED_COLUMNS = ["visit_id", "person_id", "day", "reason"]
+BREAK_COLUMNS = ["carer_id", "day", "start", "end"]
+LEG_COLUMNS = ["from_x", "from_y", "to_x", "to_y"]
+
+VISIT_COLUMNS = ["visit_id", "person_id", "day", "earliest", "latest", "duration", "carers"]
+CARER_COLUMNS = [
+    "carer_id", "mode", "shift_start", "shift_end", "max_minutes",
+    "break_earliest", "break_latest", "break_minutes", "skills",
+]  # fmt: skip
+
+_BIG_COST = 10**9
+
+
+@dataclass(frozen=True)
+class RoundsSettings:
+    """Settings of the rounds solver (scenario section ``[rounds]``).
+
+    Attributes
+    ----------
+    time_limit_s : wall-clock limit per (patch, day) problem, seconds (a safety cap when
+        ``deterministic``).
+    seed : random seed (PyVRP seeding).
+    carer_fixed_cost_min : cost of using a carer at all, in minutes of travel, so rounds are not
+        spread thin.
+    continuity_cost_min : cost, in minutes of travel, of a visit served by a carer outside the
+        person's ``preferred_carers``.
+    unserved_penalty_min : cost, in minutes of travel, of leaving one visit copy unserved.
+    punctuality_tolerance_min : a visit is punctual if it starts at most this many minutes after
+        its ``earliest`` (KPI; also the soft bound of ``lateness_cost_per_min``).
+    lateness_cost_per_min : cost per minute of starting later than ``earliest +
+        punctuality_tolerance_min`` (0 = windows are the only timing rule).
+    workers : processes for :func:`plan_many` (1 = in this process).
+    time_units_per_min : internal time resolution (1 = whole minutes; 100 for the Solomon
+        benchmark, where distances need 0.01 precision).
+    deterministic : stop on work counts (``seed_iterations``, ``solution_limit``) rather than time.
+    solution_limit : accepted OR-Tools local-search solutions before stopping (when deterministic).
+    seed_with_pyvrp : seed OR-Tools with PyVRP routes when PyVRP is installed.
+    seed_iterations : PyVRP iterations for the seed (when deterministic).
+    seed_time_share : share of ``time_limit_s`` given to the PyVRP seed (when not deterministic).
+    """
+
+    time_limit_s: float = 10.0
+    seed: int = 1
+    carer_fixed_cost_min: int = 60
+    continuity_cost_min: int = 15
+    unserved_penalty_min: int = 10_000
+    punctuality_tolerance_min: int = 30
+    lateness_cost_per_min: int = 0
+    workers: int = 1
+    time_units_per_min: int = 1
+    deterministic: bool = True
+    solution_limit: int = 3_000
+    seed_with_pyvrp: bool = True
+    seed_iterations: int = 2_000
+    seed_time_share: float = 0.5
+
+
+@dataclass
+class RoundsResult:
+    """Rounds for one or more (patch, day) problems.
+
+    Attributes
+    ----------
+    rounds : DataFrame, columns ``ROUNDS_COLUMNS`` (minutes after midnight, minutes, metres).
+    unserved : DataFrame ``visit_id, person_id, day, reason``.
+    kpis : named figures, units in the names.
+    breaks : DataFrame ``carer_id, day, start, end`` (minutes after midnight) of breaks taken.
+    legs : DataFrame ``from_x, from_y, to_x, to_y`` (EPSG:27700 metres), aligned with ``rounds``,
+        the end points of each leg; :func:`legs_geometry` turns them into street paths.
+    """
+
+    rounds: pd.DataFrame
+    unserved: pd.DataFrame
+    kpis: dict[str, float]
+    breaks: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=BREAK_COLUMNS))
+    legs: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=LEG_COLUMNS))
+    visits: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
+
+
+# --------------------------------------------------------------------------------------------
+# validation
+
+
+def _split_ids(text: object) -> frozenset[str]:
+    if text is None or (isinstance(text, float) and math.isnan(text)):
+        return frozenset()
+    return frozenset(s.strip() for s in str(text).split(",") if s.strip())
+
+
+def _validate(visits: pd.DataFrame, carers: pd.DataFrame, travel: dict[str, TravelTimes]) -> None:
+    for name, frame, cols in (("visits", visits, VISIT_COLUMNS), ("carers", carers, CARER_COLUMNS)):
+        missing = [c for c in cols if c not in frame.columns]
+        if missing:
+            raise RoundsError(f"{name} table lacks column(s) {', '.join(missing)}")
+        if "geometry" not in frame.columns:
+            raise RoundsError(f"{name} table has no geometry")
+    for name, frame, key in (("visits", visits, "visit_id"), ("carers", carers, "carer_id")):
+        dup = frame[key][frame[key].duplicated()]
+        if len(dup):
+            raise RoundsError(f"{name}: duplicate {key} {dup.iloc[0]!r}")
+    bad = visits[visits["latest"] < visits["earliest"]]
+    if len(bad):
+        r = bad.iloc[0]
+        raise RoundsError(f"visit {r.visit_id}: latest ({r.latest}) is before earliest ({r.earliest})")
+    bad = visits[~visits["carers"].isin([1, 2])]
+    if len(bad):
+        raise RoundsError(f"visit {bad.iloc[0].visit_id}: carers must be 1 or 2")
+    bad = visits[visits["duration"] < 0]
+    if len(bad):
+        raise RoundsError(f"visit {bad.iloc[0].visit_id}: negative duration")
+    bad = carers[carers["shift_end"] < carers["shift_start"]]
+    if len(bad):
+        raise RoundsError(f"carer {bad.iloc[0].carer_id}: shift_end is before shift_start")
+    modes = set(carers["mode"])
+    missing_modes = sorted(modes - set(travel))
+    if missing_modes:
+        raise RoundsError(f"no travel times given for mode(s) {', '.join(missing_modes)}")
+
+
+# --------------------------------------------------------------------------------------------
+# the model of one day
+
+
+@dataclass
+class _Day:
+    """Arrays of one single-day problem, indexed by node (visit copies, then carer bases)."""
+
+    visits: pd.DataFrame  # the day's visits, positional
+    carers: pd.DataFrame  # positional
+    node_visit: np.ndarray  # node -> visit position (-1 for a base)
+    node_loc: np.ndarray  # node -> location index
+    locs: np.ndarray  # (n_loc, 2) coordinates
+    minutes: dict[str, np.ndarray]  # mode -> float minutes between locations
+    metres: dict[str, np.ndarray]
+    reachable: dict[str, np.ndarray]
+    units: dict[str, np.ndarray]  # mode -> int time units between locations (ceil)
+    estimate: bool
+
+
+def _day_problem(
+    visits: pd.DataFrame, carers: pd.DataFrame, travel: dict[str, TravelTimes], scale: int
+) -> _Day:
+    pts = np.vstack(
+        [
+            np.column_stack([carers.geometry.x.to_numpy(), carers.geometry.y.to_numpy()]),
+            np.column_stack([visits.geometry.x.to_numpy(), visits.geometry.y.to_numpy()]),
+        ]
+    ).reshape(-1, 2)
+    locs, inverse = np.unique(pts, axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    n_car = len(carers)
+    base_loc = inverse[:n_car]
+    visit_loc = inverse[n_car:]
+    crs = getattr(visits, "crs", None) or getattr(carers, "crs", None)
+    series = gpd.GeoSeries(gpd.points_from_xy(locs[:, 0], locs[:, 1]), crs=crs)
+    minutes, metres, reachable, units = {}, {}, {}, {}
+    estimate = False
+    for mode in sorted(set(carers["mode"])):
+        tm: TravelMatrix = travel[mode].matrix(series)
+        reach = np.asarray(tm.reachable, dtype=bool).copy()
+        np.fill_diagonal(reach, True)
+        mins = np.where(reach, np.nan_to_num(tm.minutes, nan=0.0), 0.0)
+        np.fill_diagonal(mins, 0.0)
+        mets = np.where(reach, np.nan_to_num(tm.metres, nan=0.0), 0.0)
+        np.fill_diagonal(mets, 0.0)
+        minutes[mode], metres[mode], reachable[mode] = mins, mets, reach
+        units[mode] = np.ceil(mins * scale - 1e-6).astype(np.int64)
+        estimate = estimate or bool(tm.estimate)
+    # nodes: visit copies first, then one start node per carer (its end node is the same base)
+    copies = np.repeat(np.arange(len(visits)), visits["carers"].to_numpy().astype(int))
+    node_visit = np.concatenate([copies, -np.ones(n_car, dtype=int)])
+    node_loc = np.concatenate([visit_loc[copies], base_loc])
+    return _Day(visits, carers, node_visit, node_loc, locs, minutes, metres, reachable, units,
+                estimate)  # fmt: skip
+
+
+def _eligibility(day: _Day, scale: int) -> tuple[np.ndarray, list[str | None]]:
+    """Which carers could serve each visit on its own, and why a visit cannot be served at all."""
+    v, c = day.visits, day.carers
+    n_v, n_c = len(v), len(c)
+    need = [_split_ids(s) for s in v["skills"]]
+    have = [_split_ids(s) for s in c["skills"]]
+    skill_ok = np.array([[n <= h for h in have] for n in need], dtype=bool).reshape(n_v, n_c)
+    base = day.node_loc[len(day.node_visit) - n_c :]
+    vloc = day.node_loc[np.searchsorted(day.node_visit[: len(day.node_visit) - n_c], np.arange(n_v))]
+    reach_ok = np.zeros((n_v, n_c), dtype=bool)
+    time_ok = np.zeros((n_v, n_c), dtype=bool)
+    earliest = v["earliest"].to_numpy() * scale
+    latest = v["latest"].to_numpy() * scale
+    dur = v["duration"].to_numpy() * scale
+    for j, carer in enumerate(c.itertuples(index=False)):
+        mode = carer.mode
+        r = day.reachable[mode]
+        reach_ok[:, j] = r[base[j], vloc] & r[vloc, base[j]]
+        there = day.units[mode][base[j], vloc]
+        back = day.units[mode][vloc, base[j]]
+        start = np.maximum(earliest, carer.shift_start * scale + there)
+        time_ok[:, j] = (
+            (start <= latest)
+            & (start + dur + back <= carer.shift_end * scale)
+            & (there + dur + back <= carer.max_minutes * scale)
+        )
+    allowed = skill_ok & reach_ok & time_ok
+    needed = v["carers"].to_numpy().astype(int)
+    reasons: list[str | None] = []
+    for i in range(n_v):
+        if skill_ok[i].sum() < needed[i]:
+            reasons.append(REASON_NO_SKILL)
+        elif (skill_ok[i] & reach_ok[i]).sum() < needed[i]:
+            reasons.append(REASON_UNREACHABLE)
+        elif allowed[i].sum() < needed[i]:
+            reasons.append(REASON_NO_WINDOW)
+        else:
+            reasons.append(None)
+    return allowed, reasons
+
+
+# --------------------------------------------------------------------------------------------
+# PyVRP seed
+
+
+def _pyvrp_seed(
+    day: _Day, allowed: np.ndarray, served: np.ndarray, settings: RoundsSettings, budget_s: float
+) -> list[list[int]] | None:
+    """Routes (lists of node numbers per carer) from PyVRP on a relaxed copy of the problem."""
+    try:
+        import pyvrp
+        from pyvrp.stop import MaxIterations, MaxRuntime, MultipleCriteria
+    except ImportError:
+        return None
+    scale = settings.time_units_per_min
+    v, c = day.visits, day.carers
+    n_c = len(c)
+    n_vnodes = len(day.node_visit) - n_c
+    singles = [
+        n for n in range(n_vnodes)
+        if served[day.node_visit[n]] and v["carers"].iat[day.node_visit[n]] == 1
+    ]  # fmt: skip
+    if not singles:
+        return None
+    # pyvrp locations: one per carer base (depots), then one per seeded visit node
+    loc_of = np.concatenate([day.node_loc[n_vnodes:], day.node_loc[singles]])
+    n_loc = len(loc_of)
+    # one routing profile per distinct (mode, allowed-visit pattern)
+    profiles: dict[tuple, int] = {}
+    carer_profile = []
+    for j in range(n_c):
+        key = (c["mode"].iat[j], tuple(allowed[day.node_visit[singles], j]))
+        carer_profile.append(profiles.setdefault(key, len(profiles)))
+    dist_mats, dur_mats = [], []
+    for (mode, pattern) in profiles:
+        u = day.units[mode][np.ix_(loc_of, loc_of)].astype(np.int64)
+        r = day.reachable[mode][np.ix_(loc_of, loc_of)]
+        u = np.where(r, u, _BIG_COST)
+        banned = n_c + np.flatnonzero(~np.array(pattern, dtype=bool))
+        u[:, banned] = _BIG_COST
+        u[banned, :] = _BIG_COST
+        u[banned, banned] = 0
+        np.fill_diagonal(u, 0)
+        dist_mats.append(u)
+        dur_mats.append(u.copy())
+    has_load = "demand" in v.columns and "capacity" in c.columns
+    locations = [pyvrp.Location(float(day.locs[loc, 0]), float(day.locs[loc, 1])) for loc in loc_of]
+    depots = [pyvrp.Depot(location=j) for j in range(n_c)]
+    clients = []
+    for k, n in enumerate(singles):
+        row = v.iloc[day.node_visit[n]]
+        clients.append(
+            pyvrp.Client(
+                location=n_c + k,
+                delivery=[int(row["demand"])] if has_load else [],
+                service_duration=int(row["duration"]) * scale,
+                tw_early=int(row["earliest"]) * scale,
+                tw_late=int(row["latest"]) * scale,
+                required=False,
+                prize=settings.unserved_penalty_min * scale,
+            )
+        )
+    vtypes = []
+    for j, carer in enumerate(c.itertuples(index=False)):
+        vtypes.append(
+            pyvrp.VehicleType(
+                num_available=1,
+                capacity=[int(c["capacity"].iat[j])] if has_load else [],
+                start_depot=j,
+                end_depot=j,
+                fixed_cost=settings.carer_fixed_cost_min * scale,
+                tw_early=int(carer.shift_start) * scale,
+                tw_late=int(carer.shift_end) * scale,
+                shift_duration=int(carer.max_minutes - carer.break_minutes) * scale,
+                profile=carer_profile[j],
+            )
+        )
+    data = pyvrp.ProblemData(locations, clients, depots, vtypes, dist_mats, dur_mats)
+    if settings.deterministic:
+        stop = MultipleCriteria([MaxIterations(settings.seed_iterations), MaxRuntime(budget_s)])
+    else:
+        stop = MaxRuntime(budget_s)
+    del n_loc
+    result = pyvrp.solve(data, stop=stop, seed=settings.seed, display=False)
+    best = result.best
+    if not best.is_feasible():
+        return None
+    routes: list[list[int]] = [[] for _ in range(n_c)]
+    for route in best.routes():
+        j = route.vehicle_type()
+        routes[j] = [singles[a.idx] for a in route.schedule() if a.is_client()]
+    return routes
+
+
+# --------------------------------------------------------------------------------------------
+# OR-Tools
+
+
+def _solve_day(day: _Day, settings: RoundsSettings) -> dict:
+    t0 = time.monotonic()
+    scale = settings.time_units_per_min
+    v, c = day.visits, day.carers
+    n_c = len(c)
+    n_nodes = len(day.node_visit)
+    n_vnodes = n_nodes - n_c
+    allowed, reasons = _eligibility(day, scale)
+    served = np.array([r is None for r in reasons])
+
+    starts = list(range(n_vnodes, n_nodes))
+    manager = pywrapcp.RoutingIndexManager(n_nodes, n_c, starts, starts)
+    routing = pywrapcp.RoutingModel(manager)
+    solver = routing.solver()
+
+    vnode = day.node_visit
+    service = np.zeros(n_nodes, dtype=np.int64)
+    service[:n_vnodes] = v["duration"].to_numpy()[vnode[:n_vnodes]] * scale
+    horizon = int(
+        max(c["shift_end"].max(), (v["latest"] + v["duration"]).max() if len(v) else 0) * scale + 1
+    )
+
+    # one time transit per mode: travel + service at the origin; unreachable pairs cost too much
+    modes = sorted(set(c["mode"]))
+    travel_units: dict[str, np.ndarray] = {}
+    time_cb: dict[str, int] = {}
+    for mode in modes:
+        u = day.units[mode][np.ix_(day.node_loc, day.node_loc)]
+        u = np.where(day.reachable[mode][np.ix_(day.node_loc, day.node_loc)], u, horizon + 1)
+        travel_units[mode] = u
+        time_cb[mode] = routing.RegisterTransitMatrix((u + service[:, None]).tolist())
+
+    # arc costs per (mode, continuity pattern): travel + continuity penalty on entering a visit
+    preferred = (
+        [_split_ids(s) for s in v["preferred_carers"]]
+        if "preferred_carers" in v.columns
+        else [frozenset()] * len(v)
+    )
+    cost_cb: dict[tuple, int] = {}
+    for j in range(n_c):
+        cid = str(c["carer_id"].iat[j])
+        mode = c["mode"].iat[j]
+        pen = np.zeros(n_nodes, dtype=np.int64)
+        for n in range(n_vnodes):
+            pref = preferred[vnode[n]]
+            if pref and cid not in pref:
+                pen[n] = settings.continuity_cost_min * scale
+        key = (mode, pen.tobytes())
+        if key not in cost_cb:
+            cost = np.minimum(travel_units[mode], _BIG_COST) + pen[None, :]
+            cost_cb[key] = routing.RegisterTransitMatrix(cost.tolist())
+        routing.SetArcCostEvaluatorOfVehicle(cost_cb[key], j)
+        routing.SetFixedCostOfVehicle(settings.carer_fixed_cost_min * scale, j)
+
+    routing.AddDimensionWithVehicleTransits(
+        [time_cb[m] for m in c["mode"]], horizon, horizon, False, "time"
+    )
+    tdim = routing.GetDimensionOrDie("time")
+    for j, carer in enumerate(c.itertuples(index=False)):
+        s, e = routing.Start(j), routing.End(j)
+        tdim.CumulVar(s).SetRange(int(carer.shift_start) * scale, int(carer.shift_end) * scale)
+        tdim.CumulVar(e).SetRange(int(carer.shift_start) * scale, int(carer.shift_end) * scale)
+        tdim.SetSpanUpperBoundForVehicle(int(carer.max_minutes) * scale, j)
+        routing.AddVariableMaximizedByFinalizer(tdim.CumulVar(s))
+        routing.AddVariableMinimizedByFinalizer(tdim.CumulVar(e))
+
+    # optional load dimension (Solomon benchmark)
+    if "demand" in v.columns and "capacity" in c.columns:
+        demand = np.zeros(n_nodes, dtype=np.int64)
+        demand[:n_vnodes] = v["demand"].to_numpy().astype(np.int64)[vnode[:n_vnodes]]
+        load_cb = routing.RegisterUnaryTransitVector(demand.tolist())
+        routing.AddDimensionWithVehicleCapacity(
+            load_cb, 0, [int(x) for x in c["capacity"]], True, "load"
+        )
+
+    # visits: windows, allowed carers, disjunctions; double-ups coupled
+    penalty = settings.unserved_penalty_min * scale
+    first_copy: dict[int, int] = {}
+    for n in range(n_vnodes):
+        i = vnode[n]
+        index = manager.NodeToIndex(n)
+        row = v.iloc[i]
+        if not served[i]:
+            routing.VehicleVar(index).RemoveValues(list(range(n_c)))
+            routing.AddDisjunction([index], 0)
+            continue
+        tdim.CumulVar(index).SetRange(int(row["earliest"]) * scale, int(row["latest"]) * scale)
+        banned = [int(j) for j in np.flatnonzero(~allowed[i])]
+        if banned:  # SetAllowedVehiclesForIndex's SWIG binding rejects lists in ortools 9.15
+            routing.VehicleVar(index).RemoveValues(banned)
+        routing.AddDisjunction([index], penalty)
+        if settings.lateness_cost_per_min > 0:
+            tdim.SetCumulVarSoftUpperBound(
+                index,
+                (int(row["earliest"]) + settings.punctuality_tolerance_min) * scale,
+                settings.lateness_cost_per_min,
+            )
+        if i in first_copy:
+            other = first_copy[i]
+            solver.Add(tdim.CumulVar(index) == tdim.CumulVar(other))
+            solver.Add(routing.ActiveVar(index) == routing.ActiveVar(other))
+            solver.Add(
+                solver.IsDifferentVar(routing.VehicleVar(index), routing.VehicleVar(other))
+                >= routing.ActiveVar(index)
+            )
+        else:
+            first_copy[i] = index
+
+    # breaks as OR-Tools break intervals
+    visit_transits = [0] * routing.Size()
+    for index in range(routing.Size()):
+        visit_transits[index] = int(service[manager.IndexToNode(index)])
+    break_vars: dict[int, object] = {}
+    for j, carer in enumerate(c.itertuples(index=False)):
+        if int(carer.break_minutes) > 0:
+            brk = break_vars[j] = solver.FixedDurationIntervalVar(
+                int(carer.break_earliest) * scale,
+                int(carer.break_latest) * scale,
+                int(carer.break_minutes) * scale,
+                False,
+                f"break {carer.carer_id}",
+            )
+            tdim.SetBreakIntervalsOfVehicle([brk], j, visit_transits)
+
+    params = pywrapcp.DefaultRoutingSearchParameters()
+    params.first_solution_strategy = (
+        routing_enums_pb2.FirstSolutionStrategy.PARALLEL_CHEAPEST_INSERTION
+    )
+    params.local_search_metaheuristic = (
+        routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH
+    )
+    if settings.deterministic:
+        params.solution_limit = settings.solution_limit
+
+    seed_routes = None
+    if settings.seed_with_pyvrp and served.any():
+        share = 1.0 if settings.deterministic else settings.seed_time_share
+        seed_routes = _pyvrp_seed(day, allowed, served, settings, settings.time_limit_s * share)
+    remaining = max(0.1, settings.time_limit_s - (time.monotonic() - t0))
+    params.time_limit.FromMilliseconds(int(remaining * 1000))
+    routing.CloseModelWithParameters(params)
+
+    solution = None
+    if seed_routes is not None:
+        initial = _read_routes(routing, manager, seed_routes)
+        if initial is not None:
+            solution = routing.SolveFromAssignmentWithParameters(initial, params)
+    if solution is None:
+        solution = routing.SolveWithParameters(params)
+    if solution is None:
+        # cannot happen while every visit is droppable; kept so nothing ever crashes
+        raise RoundsError("OR-Tools found no solution, not even with every visit unserved")
+    elapsed = time.monotonic() - t0
+    return _extract(day, routing, manager, solution, reasons, break_vars, settings, elapsed)
+
+
+def _read_routes(routing, manager, routes: list[list[int]]):
+    """Load seed routes one by one, keeping those OR-Tools accepts under the full constraints."""
+    kept: list[list[int]] = [[] for _ in routes]
+    best = None
+    for j, route in enumerate(routes):
+        if not route:
+            continue
+        trial = [list(r) for r in kept]
+        trial[j] = [manager.NodeToIndex(n) for n in route]
+        assignment = routing.ReadAssignmentFromRoutes(trial, True)
+        if assignment is not None:
+            kept, best = trial, assignment
+    return best
+
+
+def _extract(day: _Day, routing, manager, solution, reasons, break_vars, settings, elapsed
+             ) -> dict:  # fmt: skip
+    scale = settings.time_units_per_min
+    v, c = day.visits, day.carers
+    tdim = routing.GetDimensionOrDie("time")
+    rows, legs, breaks = [], [], []
+    served_nodes: set[int] = set()
+    for j, carer in enumerate(c.itertuples(index=False)):
+        index = routing.Start(j)
+        if routing.IsEnd(solution.Value(routing.NextVar(index))):
+            continue
+        mode = carer.mode
+        prev_node = manager.IndexToNode(index)
+        prev_end = solution.Value(tdim.CumulVar(index))
+        order = 0
+        while True:
+            index = solution.Value(routing.NextVar(index))
+            node = manager.IndexToNode(index)
+            a, b = day.node_loc[prev_node], day.node_loc[node]
+            travel = int(day.units[mode][a, b])
+            arrival = prev_end + travel
+            start = solution.Value(tdim.CumulVar(index))
+            is_end = routing.IsEnd(index)
+            order += 1
+            if is_end:
+                visit_id, person_id, duration = RETURN, "", 0
+                start = max(start, arrival)
+            else:
+                served_nodes.add(node)
+                row = v.iloc[day.node_visit[node]]
+                visit_id, person_id = str(row["visit_id"]), str(row["person_id"])
+                duration = int(row["duration"]) * scale
+            rows.append(
+                (str(carer.carer_id), int(v["day"].iat[0]) if len(v) else 0, order, visit_id,
+                 person_id, arrival / scale, start / scale, (start + duration) / scale,
+                 (start - arrival) / scale, travel / scale, float(day.metres[mode][a, b]), mode)
+            )  # fmt: skip
+            legs.append((*day.locs[a], *day.locs[b]))
+            if is_end:
+                break
+            prev_node, prev_end = node, start + duration
+    for j, brk in break_vars.items():
+        carer = c.iloc[j]
+        if solution.PerformedValue(brk):
+            s = solution.StartValue(brk)
+            breaks.append((str(carer.carer_id), int(v["day"].iat[0]), s / scale,
+                               (s + int(carer.break_minutes) * scale) / scale))  # fmt: skip
+    unserved = []
+    n_vnodes = len(day.node_visit) - len(c)
+    dropped = {day.node_visit[n] for n in range(n_vnodes) if n not in served_nodes}
+    for i in sorted(dropped):
+        row = v.iloc[i]
+        unserved.append(
+            (str(row["visit_id"]), str(row["person_id"]), int(row["day"]),
+             reasons[i] or REASON_CAPACITY)
+        )  # fmt: skip
+    return {
+        "rounds": rows,
+        "legs": legs,
+        "breaks": breaks,
+        "unserved": unserved,
+        "objective": solution.ObjectiveValue(),
+        "elapsed_s": elapsed,
+        "estimate": day.estimate,
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# public API
+
+
+def plan_rounds(
+    visits: pd.DataFrame,
+    carers: pd.DataFrame,
+    travel: dict[str, TravelTimes],
+    settings: RoundsSettings | None = None,
+) -> RoundsResult:
+    """Plan carers' rounds for the visits of one or more days.
+
+    Each day in ``visits`` is planned on its own, with every carer available (a ``day`` column on
+    ``carers``, if present, restricts a carer to that day).
+
+    Parameters
+    ----------
+    visits : GeoDataFrame of visits (``docs/data-contracts.md``), optional ``preferred_carers``
+        (comma-separated carer ids) and ``demand`` (int, with ``capacity`` on carers).
+    carers : GeoDataFrame of carers; geometry is the base where each round starts and ends.
+    travel : one :class:`~patchplan.matrix.TravelTimes` per carer mode; each is asked for one
+        matrix over all distinct locations of a day.
+    settings : solver settings; defaults to ``RoundsSettings()``.
+
+    Returns
+    -------
+    RoundsResult
+        Rounds, unserved visits with reasons, breaks, KPIs.
+
+    Raises
+    ------
+    RoundsError
+        If a table is malformed (missing columns, duplicate ids, inverted windows, a mode with no
+        travel times). Individual impossible visits are reported in ``unserved``, never raised.
+    """
+    settings = settings or RoundsSettings()
+    _validate(visits, carers, travel)
+    parts = []
+    for d in sorted(pd.unique(visits["day"])) if len(visits) else []:
+        day_visits = visits[visits["day"] == d].reset_index(drop=True)
+        day_carers = carers
+        if "day" in carers.columns:
+            day_carers = carers[carers["day"] == d]
+        day_carers = day_carers.reset_index(drop=True)
+        if len(day_carers) == 0:
+            parts.append(_all_unserved(day_visits, REASON_NO_WINDOW))
+            continue
+        day = _day_problem(day_visits, day_carers, travel, settings.time_units_per_min)
+        parts.append(_solve_day(day, settings))
+    estimate = any(bool(getattr(t, "estimate", False)) for t in travel.values())
+    return _assemble(parts, visits, carers, settings, estimate)
+
+
+def _all_unserved(visits: pd.DataFrame, reason: str) -> dict:
+    rows = [(str(r.visit_id), str(r.person_id), int(r.day), reason) for r in visits.itertuples()]
+    return {"rounds": [], "legs": [], "breaks": [], "unserved": rows, "objective": 0,
+            "elapsed_s": 0.0, "estimate": False}  # fmt: skip
+
+
+def _assemble(parts, visits, carers, settings: RoundsSettings, estimate: bool) -> RoundsResult:
+    rounds = pd.DataFrame([r for p in parts for r in p["rounds"]], columns=ROUNDS_COLUMNS)
+    rounds = rounds.astype({"carer_id": str, "day": int, "order": int, "visit_id": str,
+                            "person_id": str, "mode": str})  # fmt: skip
+    unserved = pd.DataFrame([r for p in parts for r in p["unserved"]], columns=UNSERVED_COLUMNS)
+    unserved = unserved.astype({"visit_id": str, "person_id": str, "day": int, "reason": str})
+    breaks = pd.DataFrame([r for p in parts for r in p["breaks"]], columns=BREAK_COLUMNS)
+    legs = pd.DataFrame([r for p in parts for r in p["legs"]], columns=LEG_COLUMNS)
+    vtab = pd.DataFrame(
+        {
+            "visit_id": visits["visit_id"].astype(str).to_numpy(),
+            "person_id": visits["person_id"].astype(str).to_numpy(),
+            "day": visits["day"].astype(int).to_numpy(),
+            "earliest": visits["earliest"].to_numpy(),
+            "duration": visits["duration"].to_numpy(),
+            "carers": visits["carers"].astype(int).to_numpy(),
+        }
+    )
+    result = RoundsResult(rounds, unserved, {}, breaks, legs, vtab)
+    result.kpis = _kpis(result, settings)
+    result.kpis["objective"] = float(sum(p["objective"] for p in parts))
+    result.kpis["solve_s"] = float(sum(p["elapsed_s"] for p in parts))
+    result.kpis["estimate"] = float(estimate or any(p["estimate"] for p in parts))
+    result.kpis["time_limit_reached"] = float(
+        any(p["elapsed_s"] >= settings.time_limit_s * 0.98 for p in parts)
+    )
+    return result
+
+
+def _kpis(result: RoundsResult, settings: RoundsSettings) -> dict[str, float]:
+    r, vt = result.rounds, result.visits
+    stops = r[r["visit_id"] != RETURN]
+    first = r[r["order"] == 1]
+    last = r[r["visit_id"] == RETURN]
+    leave = (first.set_index(["carer_id", "day"])["arrival"]
+             - first.set_index(["carer_id", "day"])["travel_min"])  # fmt: skip
+    back = last.set_index(["carer_id", "day"])["end"]
+    paid = float((back - leave).sum()) if len(last) else 0.0
+    travel = float(r["travel_min"].sum())
+    served = stops.drop_duplicates(["visit_id"])
+    info = vt.set_index("visit_id")
+    earliest = info.loc[stops["visit_id"], "earliest"].to_numpy() if len(stops) else np.array([])
+    punctual = stops["start"].to_numpy() <= earliest + settings.punctuality_tolerance_min + 1e-9
+    hours_served = float((info.loc[served["visit_id"], "duration"]
+                          * info.loc[served["visit_id"], "carers"]).sum() / 60)  # fmt: skip
+    hours_all = float((vt["duration"] * vt["carers"]).sum() / 60)
+    per_person = stops.groupby("person_id")["carer_id"].nunique()
+    n_carer_days = len(last)
+    return {
+        "visits": float(len(vt)),
+        "visits_served": float(len(served)),
+        "visits_unserved": float(len(result.unserved)),
+        "care_hours": hours_all,
+        "care_hours_served": hours_served,
+        "carer_rounds": float(n_carer_days),
+        "carers_used": float(r["carer_id"].nunique()),
+        "paid_min": paid,
+        "travel_min": travel,
+        "travel_m": float(r["travel_m"].sum()),
+        "wait_min": float(r["wait"].sum()),
+        "travel_share_of_paid_time": travel / paid if paid > 0 else 0.0,
+        "visits_per_carer_hour": len(stops) / (paid / 60) if paid > 0 else 0.0,
+        "punctuality_share": float(punctual.mean()) if len(stops) else 1.0,
+        "continuity_carers_per_person_week": float(per_person.mean()) if len(per_person) else 0.0,
+    }
+
+
+def combine_results(results: Sequence[RoundsResult], settings: RoundsSettings | None = None
+                    ) -> RoundsResult:  # fmt: skip
+    """Stack several results (e.g. the days of one patch) and recompute the KPIs over all of them.
+
+    Continuity (distinct carers per person) is then counted across the days combined.
+    """
+    settings = settings or RoundsSettings()
+    res = RoundsResult(
+        pd.concat([r.rounds for r in results], ignore_index=True),
+        pd.concat([r.unserved for r in results], ignore_index=True),
+        {},
+        pd.concat([r.breaks for r in results], ignore_index=True),
+        pd.concat([r.legs for r in results], ignore_index=True),
+        pd.concat([r.visits for r in results], ignore_index=True),
+    )
+    res.kpis = _kpis(res, settings)
+    for key in ("objective", "solve_s"):
+        res.kpis[key] = float(sum(r.kpis.get(key, 0.0) for r in results))
+    res.kpis["estimate"] = float(any(r.kpis.get("estimate", 0.0) for r in results))
+    return res
+
+
+def _plan_task(task: tuple) -> RoundsResult:
+    visits, carers, travel, settings = task
+    return plan_rounds(visits, carers, travel, settings)
+
+
+def plan_many(
+    tasks: Sequence[tuple[pd.DataFrame, pd.DataFrame, dict[str, TravelTimes]]],
+    settings: RoundsSettings | None = None,
+) -> list[RoundsResult]:
+    """Plan independent problems (e.g. one per patch and day) in parallel processes.
+
+    Parameters
+    ----------
+    tasks : ``(visits, carers, travel)`` triples; travel objects must be picklable.
+    settings : ``settings.workers`` processes (1 = in this process, in order).
+
+    Returns
+    -------
+    list of RoundsResult, in the order of ``tasks`` whatever the finishing order.
+    """
+    settings = settings or RoundsSettings()
+    jobs = [(v, c, t, settings) for v, c, t in tasks]
+    if settings.workers <= 1 or len(jobs) <= 1:
+        return [_plan_task(j) for j in jobs]
+    with ProcessPoolExecutor(max_workers=min(settings.workers, len(jobs))) as pool:
+        return list(pool.map(_plan_task, jobs))
+
+
+def legs_geometry(result: RoundsResult, travel: dict[str, TravelTimes]) -> gpd.GeoDataFrame:
+    """The street path of every leg of the rounds, for maps (EPSG:27700).
+
+    Parameters
+    ----------
+    result : rounds to draw.
+    travel : the same travel objects as used for planning; ``travel[mode].path`` draws each leg.
+
+    Returns
+    -------
+    GeoDataFrame with the columns of ``result.rounds`` and a LineString geometry per leg.
+    """
+    geoms = []
+    for (_, row), (_, leg) in zip(result.rounds.iterrows(), result.legs.iterrows(), strict=True):
+        a, b = Point(leg.from_x, leg.from_y), Point(leg.to_x, leg.to_y)
+        geoms.append(LineString([a, b]) if a.equals(b) else travel[row["mode"]].path(a, b))
+    return gpd.GeoDataFrame(result.rounds.copy(), geometry=geoms, crs="EPSG:27700")
+
+
+def with_settings(settings: RoundsSettings, **changes) -> RoundsSettings:
+    """A copy of ``settings`` with some fields changed (settings are frozen)."""
+    return replace(settings, **changes)
