@@ -44,6 +44,7 @@ import shapely
 from pyproj import CRS as ProjCRS
 
 from patchplan import CRS
+from patchplan.demand import normalise_postcode
 from patchplan.errors import BoundaryError
 
 __all__ = [
@@ -51,7 +52,6 @@ __all__ = [
     "block_adjacency",
     "load_layer",
     "make_blocks",
-    "normalise_postcode",
     "pcn_areas_from_practices",
     "pcn_areas_from_table",
     "practices_at_postcodes",
@@ -500,12 +500,6 @@ def pcn_areas_from_table(
     return out.sort_values("id", ignore_index=True)[
         ["id", "name", "method", "n_areas", "area_m2", "geometry"]
     ]
-
-
-def normalise_postcode(values: pd.Series) -> pd.Series:
-    """Postcodes upper-case with one space before the inward code (``"s11aa"`` → ``"S1 1AA"``)."""
-    compact = values.astype("string").str.upper().str.replace(r"[^A-Z0-9]", "", regex=True)
-    return (compact.str[:-3] + " " + compact.str[-3:]).where(compact.str.len() >= 5, compact)
 
 
 def practices_at_postcodes(
