@@ -306,10 +306,10 @@ def _load_file(path: Path, mode: str, settings: NetworkSettings) -> nx.MultiDiGr
         except Exception as exc:  # a damaged cache is rebuilt, never trusted
             log.warning("network cache %s unreadable (%s); rebuilding", cache_path, exc)
     if kind == "graphml":
-        raw = _filter_graph(_read_graphml(path), mode)
+        graph = _finish(_filter_graph(_read_graphml(path), mode), mode, settings, str(path))
     else:
-        raw = _graph_from_osm_file(path, mode)
-    graph = _finish(raw, mode, settings, str(path))
+        raw = _graph_from_osm_file(path, mode, settings)
+        graph = _finish(raw, mode, settings, str(path), timed=True)
     graph.graph["network_hash"] = key
     if cache_path is not None:
         _write_cached(graph, cache_path)
@@ -325,8 +325,8 @@ def _read_graphml(path: Path) -> nx.MultiDiGraph:
         raise NetworkError(f"{path}: not a readable GraphML network ({exc})") from exc
 
 
-def _graph_from_osm_file(path: Path, mode: str) -> nx.MultiDiGraph:
-    """Ways passing osmnx's ``mode`` filter, read with pyosmium and built by osmnx, simplified."""
+def _graph_from_osm_file(path: Path, mode: str, settings: NetworkSettings) -> nx.MultiDiGraph:
+    """Ways passing osmnx's ``mode`` filter, read with pyosmium, built, timed and simplified."""
     import osmium
     import osmnx as ox
 
@@ -367,7 +367,10 @@ def _graph_from_osm_file(path: Path, mode: str) -> nx.MultiDiGraph:
             f"(osmnx '{_OSMNX_NETWORK_TYPE[mode]}' filter)"
         )
     graph = ox.graph._create_graph([{"elements": elements}], bidirectional=(mode == "walk"))
-    graph = ox.simplify_graph(graph)
+    # time the OSM ways before simplification merges them, so a footway-then-steps edge is timed
+    # part by part; merged edges sum their lengths and minutes
+    _add_minutes(graph, mode, settings)
+    graph = ox.simplify_graph(graph, edge_attr_aggs={"length": sum, "minutes": sum})
     return ox.project_graph(graph, to_crs=CRS)
 
 
@@ -454,9 +457,9 @@ def _filter_graph(source: nx.MultiDiGraph, mode: str) -> nx.MultiDiGraph:
 
 
 def _finish(
-    graph: nx.MultiDiGraph, mode: str, settings: NetworkSettings, source: str
+    graph: nx.MultiDiGraph, mode: str, settings: NetworkSettings, source: str, timed: bool = False
 ) -> nx.MultiDiGraph:
-    """Keep the largest strongly connected component and time every edge."""
+    """Keep the largest strongly connected component and time every edge (unless ``timed``)."""
     import osmnx as ox
 
     n_nodes, n_edges = graph.number_of_nodes(), graph.number_of_edges()
@@ -478,7 +481,12 @@ def _finish(
             dropped_edges,
             n_edges,
         )
-    _add_minutes(graph, mode, settings)
+    if timed:  # OSM file graphs are timed before simplification: keep the effective speed
+        for _, _, data in graph.edges(data=True):
+            if data["minutes"] > 0:
+                data["speed_kph"] = data["length"] / data["minutes"] * 60.0 / 1000.0
+    else:
+        _add_minutes(graph, mode, settings)
     graph.graph.update(
         mode=mode,
         crs=CRS,
