@@ -201,7 +201,9 @@ def _validate(visits: pd.DataFrame, carers: pd.DataFrame, travel: dict[str, Trav
     bad = visits[visits["latest"] < visits["earliest"]]
     if len(bad):
         r = bad.iloc[0]
-        raise RoundsError(f"visit {r.visit_id}: latest ({r.latest}) is before earliest ({r.earliest})")
+        raise RoundsError(
+            f"visit {r.visit_id}: latest ({r.latest}) is before earliest ({r.earliest})"
+        )
     bad = visits[~visits["carers"].isin([1, 2])]
     if len(bad):
         raise RoundsError(f"visit {bad.iloc[0].visit_id}: carers must be 1 or 2")
@@ -282,7 +284,9 @@ def _eligibility(day: _Day, scale: int) -> tuple[np.ndarray, list[str | None]]:
     have = [_split_ids(s) for s in c["skills"]]
     skill_ok = np.array([[n <= h for h in have] for n in need], dtype=bool).reshape(n_v, n_c)
     base = day.node_loc[len(day.node_visit) - n_c :]
-    vloc = day.node_loc[np.searchsorted(day.node_visit[: len(day.node_visit) - n_c], np.arange(n_v))]
+    vloc = day.node_loc[
+        np.searchsorted(day.node_visit[: len(day.node_visit) - n_c], np.arange(n_v))
+    ]
     reach_ok = np.zeros((n_v, n_c), dtype=bool)
     time_ok = np.zeros((n_v, n_c), dtype=bool)
     earliest = v["earliest"].to_numpy() * scale
@@ -348,7 +352,7 @@ def _pyvrp_seed(
         key = (c["mode"].iat[j], tuple(allowed[day.node_visit[singles], j]))
         carer_profile.append(profiles.setdefault(key, len(profiles)))
     dist_mats, dur_mats = [], []
-    for (mode, pattern) in profiles:
+    for mode, pattern in profiles:
         u = day.units[mode][np.ix_(loc_of, loc_of)].astype(np.int64)
         r = day.reachable[mode][np.ix_(loc_of, loc_of)]
         u = np.where(r, u, _BIG_COST)
