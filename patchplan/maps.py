@@ -56,7 +56,7 @@ _BASE_STYLE = """<style>
   border-radius:6px;box-shadow:0 1px 4px rgba(0,0,0,.3);font:13px/1.35 system-ui,sans-serif;}
 .pp-title{top:10px;left:55px;max-width:60%}
 .pp-title h1{font-size:16px;margin:0 0 2px}
-.pp-legend{bottom:24px;left:10px}
+.pp-legend{bottom:28px;right:10px}
 .pp-swatch{display:inline-block;width:12px;height:12px;margin-right:6px;vertical-align:middle;
   border:1px solid #555}
 .pp-flag{color:#fff;background:#b2182b;padding:1px 6px;border-radius:3px;font-weight:600}
@@ -129,11 +129,15 @@ def _require_areas(frame: gpd.GeoDataFrame, what: str) -> None:
 
 
 def suppress_small(frame: pd.DataFrame, columns: list[str], min_count: int = 5) -> pd.DataFrame:
-    """Blank ``columns`` where fewer than ``min_count`` people are counted (``people`` column)."""
+    """Withhold ``columns`` where fewer than ``min_count`` people are counted (``people`` column).
+
+    The people count itself reads "<5"; every other figure reads "withheld".
+    """
     out = frame.copy()
     small = out["people"] < min_count
     for col in columns:
-        out[col] = out[col].astype(object).where(~small, f"<{min_count}")
+        shown = f"<{min_count}" if col == "people" else "withheld"
+        out[col] = out[col].astype(object).where(~small, shown)
     return out
 
 

@@ -27,3 +27,63 @@ def shared_benchmarks() -> Path:
     if not path.is_dir():
         pytest.skip(f"benchmark instances not found at {path} (clone ../shared beside the repo)")
     return path
+
+
+CHROMIUM = os.environ.get("PATCHPLAN_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+# A 1×1 transparent PNG: basemap tiles are answered locally so tests see only the page's own errors.
+BLANK_TILE = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360000002000001e221bc330000000049454e44ae426082"
+)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's headless Chromium driven by Playwright (never a downloaded browser)."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def open_page(browser):
+    """Open a local HTML file; returns (page, console errors, page errors, off-machine requests)."""
+    contexts = []
+
+    def _open(path: Path):
+        context = browser.new_context(viewport={"width": 1200, "height": 800})
+        contexts.append(context)
+        page = context.new_page()
+        console_errors: list[str] = []
+        page_errors: list[str] = []
+        remote: list[str] = []
+        page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: page_errors.append(str(e)))
+
+        def answer_locally(route):
+            remote.append(route.request.url)
+            route.fulfill(status=200, content_type="image/png", body=BLANK_TILE)
+
+        page.route("http*://**/*", answer_locally)
+        page.goto(Path(path).resolve().as_uri(), wait_until="load")
+        page.wait_for_timeout(300)
+        return page, console_errors, page_errors, remote
+
+    yield _open
+    for context in contexts:
+        context.close()

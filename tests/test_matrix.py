@@ -1,0 +1,137 @@
+"""Travel-time matrices: scipy Dijkstra on the CSR copy agrees with networkx, and is honest about gaps."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import geopandas as gpd
+import networkx as nx
+import numpy as np
+import pytest
+from shapely.geometry import Point
+
+from patchplan.errors import NetworkError
+from patchplan.matrix import (
+    NetworkTravel,
+    StraightLineTravel,
+    TravelMatrix,
+    TravelTimes,
+    csr_graph,
+    travel_times,
+)
+from patchplan.network import NetworkSettings, load_network
+
+RUTLAND = "osm_rutland_tombolo/rutland-latest.osm.pbf"
+
+
+@pytest.fixture(scope="module")
+def rutland_drive(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> nx.MultiDiGraph:
+    settings = NetworkSettings(cache_dir=str(tmp_path_factory.mktemp("matrix-cache")))
+    return load_network(shared_data / RUTLAND, "drive", settings)
+
+
+def _sample_nodes(graph: nx.MultiDiGraph, k: int, seed: int) -> list[int]:
+    nodes = sorted(graph.nodes)
+    rng = np.random.default_rng(seed)
+    return [nodes[i] for i in rng.choice(len(nodes), size=k, replace=False)]
+
+
+def test_matrix_equals_networkx_dijkstra_on_rutland_drive(rutland_drive):
+    origins = _sample_nodes(rutland_drive, 12, seed=1)
+    destinations = _sample_nodes(rutland_drive, 40, seed=2)
+    result = travel_times(rutland_drive, origins, destinations)
+    assert result.shape == (12, 40)
+    assert result.reachable.all()  # load_network keeps one strongly connected component
+    for i, origin in enumerate(origins):
+        minutes = nx.single_source_dijkstra_path_length(rutland_drive, origin, weight="minutes")
+        expected = np.array([minutes[d] for d in destinations])
+        np.testing.assert_allclose(result.minutes[i], expected, rtol=1e-9, atol=1e-9)
+
+
+def test_metres_are_the_length_of_the_fastest_path(rutland_drive):
+    origins = _sample_nodes(rutland_drive, 5, seed=3)
+    destinations = _sample_nodes(rutland_drive, 8, seed=4)
+    result = travel_times(rutland_drive, origins, destinations)
+    shortest = travel_times(rutland_drive, origins, destinations, weight="length")
+    for i, origin in enumerate(origins):
+        paths = nx.single_source_dijkstra_path(rutland_drive, origin, weight="minutes")
+        for j, dest in enumerate(destinations):
+            path = paths[dest]
+            metres = sum(
+                min(d["length"] for d in rutland_drive.get_edge_data(u, v).values()
+                    if d["minutes"] == min(e["minutes"] for e in rutland_drive.get_edge_data(u, v).values()))
+                for u, v in zip(path[:-1], path[1:], strict=True)
+            )
+            assert result.metres[i, j] == pytest.approx(metres, rel=1e-9)
+    # the fastest path is never shorter than the shortest one, nor is the shortest one quicker
+    assert (result.metres >= shortest.metres - 1e-6).all()
+    assert (shortest.minutes >= result.minutes - 1e-9).all()
+
+
+def test_chunked_and_unchunked_runs_agree(rutland_drive):
+    origins = _sample_nodes(rutland_drive, 30, seed=5)
+    whole = travel_times(rutland_drive, origins)
+    chunked = travel_times(rutland_drive, origins, memory_bytes=1)  # one origin per chunk
+    np.testing.assert_array_equal(whole.minutes, chunked.minutes)
+    np.testing.assert_array_equal(whole.metres, chunked.metres)
+    assert np.diag(whole.minutes).max() == 0.0
+
+
+def test_unreachable_pairs_are_marked_counted_and_nan_never_infinite():
+    graph = nx.MultiDiGraph(crs="EPSG:27700", mode="drive")
+    for node in range(5):
+        graph.add_node(node, x=float(node * 100), y=0.0)
+    graph.add_edge(0, 1, length=100.0, minutes=1.0)
+    graph.add_edge(1, 0, length=100.0, minutes=1.0)
+    graph.add_edge(1, 2, length=100.0, minutes=2.0)  # one way into 2
+    graph.add_edge(3, 4, length=50.0, minutes=0.5)  # an island
+    graph.add_edge(4, 3, length=50.0, minutes=0.5)
+    result = travel_times(graph, [0, 2, 3], [0, 1, 2, 4])
+    expected = np.array(
+        [[True, True, True, False], [False, False, True, False], [False, False, False, True]]
+    )
+    np.testing.assert_array_equal(result.reachable, expected)
+    assert result.n_unreachable == 7
+    assert not np.isinf(result.minutes).any() and not np.isinf(result.metres).any()
+    assert np.isnan(result.minutes[~expected]).all() and np.isnan(result.metres[~expected]).all()
+    assert result.minutes[0, 2] == 3.0 and result.metres[0, 2] == 200.0
+
+
+def test_parallel_edges_use_the_fastest_and_unknown_nodes_are_named():
+    graph = nx.MultiDiGraph(crs="EPSG:27700", mode="walk")
+    graph.add_node("a", x=0.0, y=0.0)
+    graph.add_node("b", x=100.0, y=0.0)
+    graph.add_edge("a", "b", length=300.0, minutes=4.0)  # the long way round, slower
+    graph.add_edge("a", "b", length=100.0, minutes=1.5)
+    graph.add_edge("b", "a", length=100.0, minutes=1.5)
+    result = travel_times(graph, ["a"], ["b"])
+    assert (result.minutes[0, 0], result.metres[0, 0]) == (1.5, 100.0)
+    assert csr_graph(graph) is csr_graph(graph)  # built once per graph
+    with pytest.raises(NetworkError, match="node 'z' is not in the network"):
+        travel_times(graph, ["a"], ["z"])
+
+
+def test_network_travel_is_a_travel_times_and_adds_access_and_parking(rutland_drive):
+    settings = NetworkSettings(cache_dir="")
+    travel = NetworkTravel(rutland_drive, settings)
+    assert isinstance(travel, TravelTimes)
+    assert (travel.mode, travel.estimate) == ("drive", False)
+    pts = gpd.GeoSeries([Point(486_150, 308_819), Point(486_773, 299_720)], crs="EPSG:27700")
+    door_to_door = travel.matrix(pts)
+    assert isinstance(door_to_door, TravelMatrix) and door_to_door.rejects.empty
+    from patchplan.network import snap
+
+    snapped = snap(pts, rutland_drive, settings)
+    nodes = travel_times(rutland_drive, list(snapped["node"]))
+    access = snapped["access_min"].to_numpy()
+    expected = access[0] + nodes.minutes[0, 1] + access[1] + settings.parking_min
+    assert door_to_door.minutes[0, 1] == pytest.approx(expected)
+    assert np.diag(door_to_door.minutes).tolist() == [0.0, 0.0]
+
+
+def test_straight_line_estimate_is_labelled_and_uses_circuity():
+    pts = gpd.GeoSeries([Point(0, 0), Point(3000, 4000)], crs="EPSG:27700")
+    estimate = StraightLineTravel("walk").matrix(pts)
+    assert estimate.estimate is True and estimate.mode == "walk"
+    assert estimate.metres[0, 1] == pytest.approx(5000 * 1.3)
+    assert estimate.minutes[0, 1] == pytest.approx(5000 * 1.3 / (4500 / 60))
