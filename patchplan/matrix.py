@@ -204,7 +204,7 @@ class CSRGraph:
         pos = np.clip(pos, 0, self.n - 1)
         bad = self.nodes[pos] != ids
         if bad.any():
-            raise NetworkError(f"node {ids[bad][0]!r} is not in the network")
+            raise NetworkError(f"node {ids[bad].tolist()[0]!r} is not in the network")
         return pos.astype(np.int64)
 
     def edge_values(self, tails: np.ndarray, heads: np.ndarray, attr: str) -> np.ndarray:
