@@ -237,6 +237,8 @@ def load_layer(
     if repaired:
         frame.loc[invalid, "geometry"] = _repair(frame.geometry[invalid])
     frame = frame.reset_index(drop=True)
+    frame["id"] = frame["id"].astype(str)
+    frame["name"] = frame["name"].astype(str)
     report = LayerReport(
         source=label, n_features=len(frame), crs_in=crs_in, repaired=repaired, rejected=rejected
     )
@@ -341,14 +343,13 @@ def _polygonal(geoms: np.ndarray) -> np.ndarray:
         return geoms
     parts, owner = shapely.get_parts(geoms[is_collection], return_index=True)
     keep = np.isin(shapely.get_type_id(parts), (3, 6))
-    merged = (
-        shapely.multipolygons(parts[keep], indices=owner[keep])
-        if keep.any()
-        else np.array([], dtype=object)
-    )
-    out = geoms.copy()
+    polygons, sub = shapely.get_parts(parts[keep], return_index=True)  # MultiPolygon members too
+    owner = owner[keep][sub]
     fixed = np.full(is_collection.sum(), shapely.from_wkt("MULTIPOLYGON EMPTY"), dtype=object)
-    fixed[np.unique(owner[keep])] = merged
+    if len(polygons):
+        owners, dense = np.unique(owner, return_inverse=True)
+        fixed[owners] = shapely.multipolygons(polygons, indices=dense)
+    out = geoms.copy()
     out[is_collection] = fixed
     return out
 
@@ -756,7 +757,8 @@ def _merge_slivers(pieces: gpd.GeoDataFrame, min_area_m2: float) -> gpd.GeoDataF
     """Give every piece below ``min_area_m2`` the ids of the neighbour it shares most boundary with.
 
     Pieces are merged into groups (vectorised union-find). A sliver group joins the neighbouring
-    group with which it shares the longest boundary, preferring groups that are not slivers; it
+    group with which it shares the longest boundary, preferring groups that are not slivers and,
+    on a tie, groups in the same PCN; it
     may join a smaller-or-equal sliver only in the direction of increasing (area, index), so no
     cycles form. Repeats until no sliver group has a neighbour left (an isolated sliver, such as
     an island, stays as it is). The caller dissolves by the new ids.
@@ -768,6 +770,7 @@ def _merge_slivers(pieces: gpd.GeoDataFrame, min_area_m2: float) -> gpd.GeoDataF
     useful = shared > 0
     left, right, shared = left[useful], right[useful], shared[useful]
     group = np.arange(n)
+    pcn = pieces["pcn_id"].to_numpy()
     for _ in range(100):
         group_area = np.bincount(group, weights=area, minlength=n)
         sliver = group_area < min_area_m2
@@ -788,8 +791,11 @@ def _merge_slivers(pieces: gpd.GeoDataFrame, min_area_m2: float) -> gpd.GeoDataF
         edges = edges[edges["big"] | upward]
         if edges.empty:
             break
+        # ties (to the millimetre) go to a neighbour in the same PCN, keeping blocks PCN-aligned
+        edges["shared"] = edges["shared"].round(3)
+        edges["same_pcn"] = pcn[edges["gl"].to_numpy()] == pcn[edges["gr"].to_numpy()]
         best = edges.sort_values(
-            ["gl", "big", "shared", "gr"], ascending=[True, False, False, True]
+            ["gl", "big", "shared", "same_pcn", "gr"], ascending=[True, False, False, False, True]
         )
         best = best.drop_duplicates("gl")
         parent = np.arange(n)
