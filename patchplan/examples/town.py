@@ -12,7 +12,7 @@ What it contains, chosen so that walking and driving really differ:
   **footpaths** across a park;
 * a **dual carriageway** bypass to the south (two one-way carriageways, ``foot=no``) that walkers
   cannot use;
-* 15 small areas (like LSOAs) with residents aged 65+ and a deprivation decile, 6 neighbourhoods,
+* 15 small areas (like LSOAs) with residents aged 65+ and a deprivation decile, 18 neighbourhoods,
   3 PCN areas whose edges do not follow the neighbourhoods, 6 GP practices, and ~1,100 address
   points along the streets (like postcodes) for placing people.
 
@@ -237,20 +237,27 @@ def _areas(rng: np.random.Generator) -> gpd.GeoDataFrame:
     return _frame(records, geoms)
 
 
+NEIGHBOURHOOD_NAMES = (
+    "Mill Lane", "Parkside", "Northgate", "Riverside West", "Church Hill", "Orchard", "Wharf End",
+    "Brook Farm", "West Common", "Quayside", "Old Town", "Castle Hill", "East Fields", "Market",
+    "Hill Top", "Saltings", "Station", "Cliff End",
+)  # fmt: skip
+
+
 def _neighbourhoods() -> gpd.GeoDataFrame:
+    """18 neighbourhoods: 3 × 3 on each bank of the river (rows split at grid rows 4.5 and 9.5)."""
     x0, y0, x1, y1 = _extent()
     river_x = _xy(RIVER_AFTER_COLUMN + 0.5, 0)[0]
-    mid_y = _xy(0, 7.5)[1]
-    east_split = _xy(15.5, 0)[0]
-    cells = [
-        ("N1", "Riverside West", box(x0, y0, river_x, mid_y)),
-        ("N2", "Parkside", box(x0, mid_y, river_x, y1)),
-        ("N3", "Quayside", box(river_x, y0, east_split, mid_y)),
-        ("N4", "Old Town", box(river_x, mid_y, east_split, y1)),
-        ("N5", "East Fields", box(east_split, y0, x1, mid_y)),
-        ("N6", "Hill Top", box(east_split, mid_y, x1, y1)),
-    ]
-    return _frame([{"id": i, "name": n} for i, n, _ in cells], [g for *_, g in cells])
+    ys = [y0, _xy(0, 4.5)[1], _xy(0, 9.5)[1], y1]
+    records, geoms = [], []
+    for bank, (left, right) in enumerate(((x0, river_x), (river_x, x1))):
+        xs = np.linspace(left, right, 4)
+        for j in range(3):
+            for i in range(3):
+                n = bank * 9 + j * 3 + i
+                records.append({"id": f"N{n + 1:02d}", "name": NEIGHBOURHOOD_NAMES[n]})
+                geoms.append(box(xs[i], ys[j], xs[i + 1], ys[j + 1]))
+    return _frame(records, geoms)
 
 
 def _pcns() -> gpd.GeoDataFrame:
