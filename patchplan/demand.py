@@ -860,7 +860,7 @@ def _validate_visits(
                 "person "
                 + pid
                 + f" was rejected ({people_source} row "
-                + pid.map(person_rows).astype("string").fillna("?")
+                + pid.map(person_rows).astype("Int64").astype("string").fillna("?")
                 + ")",
             ),
             (~day_ok, "day " + day_text.map(repr) + " is not 0-6 (Monday = 0) or a weekday name"),
