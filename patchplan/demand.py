@@ -60,7 +60,7 @@ __all__ = [
 MINUTES_PER_DAY = 24 * 60
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 OUTSIDE = "<outside>"
-"""Row label in :func:`demand_by_area` for people inside none of the areas."""
+"""Internal label for people inside none of the areas (reported in ``attrs``, never a row)."""
 
 # Great Britain in British National Grid (m) and WGS84 (degrees): coordinates outside are typos.
 _GB_EN = (0.0, 0.0, 700_000.0, 1_300_000.0)
@@ -941,10 +941,11 @@ def demand_by_area(demand: Demand, areas: gpd.GeoDataFrame, id_column: str = "id
 
     Returns
     -------
-    DataFrame indexed by area id (str, every area, zeros included): ``people``, ``visits``,
-    ``hours_week`` (hours, both carers of a double-up counted). People inside no area are not lost:
-    they form a last row labelled ``"<outside>"`` (only when there are any), and their ids are in
-    ``.attrs["outside_people"]``. A home on a shared boundary counts once, for the first area by id.
+    DataFrame indexed by area id (str, every area, zeros included, nothing else): ``people``,
+    ``visits``, ``hours_week`` (hours, both carers of a double-up counted). People inside no area
+    are not lost but reported beside the table: their ids in ``.attrs["outside_people"]``, their
+    visits and hours in ``.attrs["outside_visits"]`` and ``.attrs["outside_hours_week"]``. A home on
+    a shared boundary counts once, for the first area by id.
     """
     areas = areas.to_crs(CRS)
     ids = areas[id_column].astype(str)
@@ -961,12 +962,14 @@ def demand_by_area(demand: Demand, areas: gpd.GeoDataFrame, id_column: str = "id
             "hours_week": pd.Series(hours).groupby(visit_area).sum(),
         }
     )
-    index = order + ([OUTSIDE] if OUTSIDE in out.index else [])
-    out = out.reindex(index).fillna(0)
+    outside = out.loc[OUTSIDE] if OUTSIDE in out.index else pd.Series(0.0, index=out.columns)
+    out = out.reindex(order).fillna(0)
     out["people"] = out["people"].astype(int)
     out["visits"] = out["visits"].astype(int)
     out.index.name = "area_id"
     out.attrs["outside_people"] = person_area.index[person_area == OUTSIDE].tolist()
+    out.attrs["outside_visits"] = int(np.nan_to_num(outside["visits"]))
+    out.attrs["outside_hours_week"] = float(np.nan_to_num(outside["hours_week"]))
     return out
 
 
@@ -1023,8 +1026,7 @@ def aggregate_for_publication(
             points["person_id"] = np.arange(len(points)).astype(str)
         table = demand_by_area(Demand(points, empty, _empty_rejects()), areas, id_column)
         table[["visits", "hours_week"]] = np.nan
-    outside = int(table.loc[OUTSIDE, "people"]) if OUTSIDE in table.index else 0
-    table = table.drop(index=OUTSIDE, errors="ignore")
+    outside = len(table.attrs["outside_people"])
     suppressed = table["people"] < min_count
     primary_with_people = suppressed & (table["people"] > 0)
     if primary_with_people.sum() == 1:

@@ -15,7 +15,6 @@ from shapely.geometry import Point, box
 from patchplan import CRS
 from patchplan.boundaries import load_layer
 from patchplan.demand import (
-    OUTSIDE,
     Demand,
     DemandSettings,
     aggregate_for_publication,
@@ -125,7 +124,7 @@ def test_people_are_placed_at_addresses_of_their_area_or_inside_it():
     assert (people.loc[~in_a0, "address_id"] == "").all()  # no address points there: random points
     assert demand.summary["people_at_addresses"] == in_a0.sum()
     by_area = demand_by_area(demand, areas)
-    assert OUTSIDE not in by_area.index  # every random point lies inside its own area
+    assert by_area.attrs["outside_people"] == []  # every random point lies inside its own area
     assert by_area.loc[people["area_id"].unique(), "people"].sum() == 300
 
 
@@ -365,10 +364,16 @@ def test_load_postcodes_reads_files_with_and_without_a_header(postcode_file: Pat
 def test_demand_by_area_reports_people_outside_every_area(loaded: Demand):
     areas = gpd.GeoDataFrame({"id": ["X"]}, geometry=[box(435000, 387000, 436001, 388001)], crs=CRS)
     table = demand_by_area(loaded, areas)
+    assert table.index.tolist() == ["X"]  # only area ids: patch design can trust the index
     assert table.loc["X", "people"] == 3  # P1, P2, P4
-    assert table.loc[OUTSIDE, "people"] == 1 and table.attrs["outside_people"] == ["P3"]
-    assert table["people"].sum() == len(loaded.people)
-    assert table["hours_week"].sum() == pytest.approx(loaded.hours_week)
+    assert table.attrs["outside_people"] == ["P3"]
+    assert table.attrs["outside_visits"] == 1 and table.attrs[
+        "outside_hours_week"
+    ] == pytest.approx(0.5)
+    assert table["people"].sum() + 1 == len(loaded.people)
+    assert table["hours_week"].sum() + 0.5 == pytest.approx(loaded.hours_week)
+    published = aggregate_for_publication(loaded, areas, min_count=1)
+    assert published.attrs["outside_people"] == 1
 
 
 def test_publication_suppresses_small_counts():
@@ -433,7 +438,7 @@ def test_sheffield_default_caseload_matches_the_published_figures(shared_data: P
     assert demand.people.geometry.intersects(city).all()  # every person inside Sheffield
     assert demand.summary["people_at_addresses"] == 2_500  # every LSOA has postcodes
     by_area = demand_by_area(demand, lsoa)
-    assert OUTSIDE not in by_area.index
+    assert by_area.attrs["outside_people"] == []
     # people are counted in the LSOA they were generated for
     assigned = demand.people["area_id"].value_counts().reindex(by_area.index, fill_value=0)
     assert (assigned == by_area["people"]).mean() > 0.98
