@@ -40,11 +40,14 @@ if it is reached, ``kpis["time_limit_reached"]`` is 1 and the result may vary be
 
 Seeding
 -------
-When PyVRP is importable and ``seed_with_pyvrp`` is True, a relaxed copy of the problem (single-carer
+When PyVRP is importable, ``seed_with_pyvrp`` is True and the day has no double-ups, a relaxed copy of the problem (single-carer
 visits only; no breaks, continuity or double-ups; skills and modes as routing profiles) is solved by
 PyVRP, and its routes are read into OR-Tools route by route; a route OR-Tools rejects under the full
 constraints is skipped. OR-Tools then inserts the rest and improves with guided local search, so every
-side constraint is enforced by OR-Tools. Without PyVRP the first solution is OR-Tools' own
+side constraint is enforced by OR-Tools. Double-up pairs are placed first by our own greedy pair
+insertion (time slack on both routes, each candidate checked by OR-Tools' ``ReadAssignmentFromRoutes``
+under all constraints), since routing's insertion heuristics cannot place two coupled copies; local
+search then adds the single visits. Otherwise the first solution is OR-Tools' own
 ``PARALLEL_CHEAPEST_INSERTION``.
 
 Tables (see ``docs/data-contracts.md``)
@@ -551,7 +554,8 @@ def _solve_day(day: _Day, settings: RoundsSettings) -> dict:
         params.solution_limit = settings.solution_limit
 
     seed_routes = None
-    if settings.seed_with_pyvrp and served.any():
+    has_pairs = bool((v["carers"].to_numpy()[served] == 2).any())
+    if settings.seed_with_pyvrp and served.any() and not has_pairs:
         share = 1.0 if settings.deterministic else settings.seed_time_share
         seed_routes = _pyvrp_seed(day, allowed, served, settings, settings.time_limit_s * share)
     remaining = max(0.1, settings.time_limit_s - (time.monotonic() - t0))
@@ -559,10 +563,17 @@ def _solve_day(day: _Day, settings: RoundsSettings) -> dict:
     routing.CloseModelWithParameters(params)
 
     solution = None
-    if seed_routes is not None:
-        initial = _read_routes(routing, manager, seed_routes)
-        if initial is not None:
-            solution = routing.SolveFromAssignmentWithParameters(initial, params)
+    routes = [[] for _ in range(n_c)] if seed_routes is None else seed_routes
+    initial = _read_routes(routing, manager, routes)
+    pairs = {i: (n, n + 1) for n, i in enumerate(vnode[:n_vnodes]) if n + 1 < n_vnodes
+             and vnode[n + 1] == i and served[i]}  # fmt: skip
+    if pairs:
+        # routing's insertion heuristics cannot place two coupled copies at once: we do it here
+        routes = _routes_of(routing, manager, initial, n_c) if initial is not None else routes
+        ctx = (day, travel_units, service, allowed, c, scale)
+        initial = _insert_pairs(routing, manager, routes, pairs, ctx) or initial
+    if initial is not None:
+        solution = routing.SolveFromAssignmentWithParameters(initial, params)
     if solution is None:
         solution = routing.SolveWithParameters(params)
     if solution is None:
@@ -585,6 +596,85 @@ def _read_routes(routing, manager, routes: list[list[int]]):
         if assignment is not None:
             kept, best = trial, assignment
     return best
+
+
+def _routes_of(routing, manager, assignment, n_c: int) -> list[list[int]]:
+    routes = []
+    for j in range(n_c):
+        index, route = assignment.Value(routing.NextVar(routing.Start(j))), []
+        while not routing.IsEnd(index):
+            route.append(manager.IndexToNode(index))
+            index = assignment.Value(routing.NextVar(index))
+        routes.append(route)
+    return routes
+
+
+def _insert_pairs(routing, manager, routes, pairs, ctx, tries: int = 6):
+    """Greedy insertion of double-up pairs: two carers, one common start time.
+
+    Candidate positions come from forward/backward time slack on each route (windows and shift;
+    copies already placed are pinned to their common start); the cheapest few candidates are then
+    checked by OR-Tools under every constraint (breaks, spans, loads) and the first accepted kept.
+    """
+    day, travel_units, service, allowed, carers, scale = ctx
+    v = day.visits
+    lo_w = np.zeros(len(day.node_visit), dtype=np.int64)
+    hi_w = np.zeros(len(day.node_visit), dtype=np.int64)
+    n_vnodes = len(day.node_visit) - len(carers)
+    lo_w[:n_vnodes] = v["earliest"].to_numpy()[day.node_visit[:n_vnodes]] * scale
+    hi_w[:n_vnodes] = v["latest"].to_numpy()[day.node_visit[:n_vnodes]] * scale
+    modes = list(carers["mode"])
+    best = None
+    order = sorted(pairs, key=lambda i: (int(v["latest"].iat[i]) - int(v["earliest"].iat[i]), i))
+    for i in order:
+        a_node, b_node = pairs[i]
+        cands = []
+        slots = {j: _slots(routes[j], j, a_node, lo_w, hi_w, travel_units[modes[j]], service,
+                           carers, scale) for j in np.flatnonzero(allowed[i])}  # fmt: skip
+        for j1, s1 in slots.items():
+            for j2, s2 in slots.items():
+                if j2 <= j1:
+                    continue
+                for p1, lo1, hi1, c1 in s1:
+                    for p2, lo2, hi2, c2 in s2:
+                        if max(lo1, lo2) <= min(hi1, hi2):
+                            cands.append((c1 + c2, int(j1), p1, int(j2), p2, max(lo1, lo2)))
+        cands.sort()
+        for _, j1, p1, j2, p2, t in cands[:tries]:
+            trial = [list(r) for r in routes]
+            trial[j1].insert(p1, a_node)
+            trial[j2].insert(p2, b_node)
+            idx = [[manager.NodeToIndex(n) for n in r] for r in trial]
+            assignment = routing.ReadAssignmentFromRoutes(idx, True)
+            if assignment is not None:
+                routes, best = trial, assignment
+                lo_w[a_node] = hi_w[a_node] = lo_w[b_node] = hi_w[b_node] = t
+                break
+    return best
+
+
+def _slots(route, j, node, lo_w, hi_w, units, service, carers, scale):
+    """Feasible positions for ``node`` in one route: (position, earliest, latest start, cost)."""
+    start_node = len(lo_w) - len(carers) + j
+    seq = [start_node, *route, start_node]
+    lo = np.empty(len(seq))
+    hi = np.empty(len(seq))
+    lo[0] = int(carers["shift_start"].iat[j]) * scale
+    for k in range(1, len(seq)):
+        arrive = lo[k - 1] + service[seq[k - 1]] * (k > 1) + units[seq[k - 1], seq[k]]
+        lo[k] = max(arrive, lo_w[seq[k]]) if k < len(seq) - 1 else arrive
+    hi[-1] = int(carers["shift_end"].iat[j]) * scale
+    for k in range(len(seq) - 2, -1, -1):
+        latest = hi[k + 1] - units[seq[k], seq[k + 1]] - service[seq[k]] * (k > 0)
+        hi[k] = min(latest, hi_w[seq[k]]) if k > 0 else latest
+    out = []
+    for k in range(len(seq) - 1):
+        p, q = seq[k], seq[k + 1]
+        e = max(lo_w[node], lo[k] + service[p] * (k > 0) + units[p, node])
+        latest = min(hi_w[node], hi[k + 1] - units[node, q] - service[node])
+        if e <= latest:
+            out.append((k, e, latest, int(units[p, node] + units[node, q] - units[p, q])))
+    return out
 
 
 def _extract(day: _Day, routing, manager, solution, reasons, break_vars, settings, elapsed

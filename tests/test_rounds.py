@@ -1,0 +1,275 @@
+"""Rounds: what a carer can actually work, and every visit accounted for."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+from shapely.geometry import Point
+
+from patchplan.errors import RoundsError
+from patchplan.matrix import StraightLineTravel, TravelMatrix
+from patchplan.rounds import (
+    REASON_CAPACITY,
+    REASON_NO_SKILL,
+    REASON_NO_WINDOW,
+    REASON_UNREACHABLE,
+    RETURN,
+    RoundsSettings,
+    legs_geometry,
+    plan_many,
+    plan_rounds,
+)
+
+FAST = RoundsSettings(time_limit_s=5, solution_limit=300, seed_iterations=300)
+TRAVEL = {"walk": StraightLineTravel("walk"), "drive": StraightLineTravel("drive")}
+
+
+def make_visits(rows: list[dict]) -> gpd.GeoDataFrame:
+    base = {"day": 0, "carers": 1, "skills": "", "duration": 30}
+    recs = [{**base, "person_id": f"p{k}", **r} for k, r in enumerate(rows)]
+    geom = [Point(r.pop("x"), r.pop("y")) for r in recs]
+    return gpd.GeoDataFrame(recs, geometry=geom, crs="EPSG:27700")
+
+
+def make_carers(n: int, **kw) -> gpd.GeoDataFrame:
+    rec = {"mode": "drive", "shift_start": 420, "shift_end": 1320, "max_minutes": 900,
+           "break_earliest": 0, "break_latest": 0, "break_minutes": 0, "skills": "",
+           "provider_id": "A"}  # fmt: skip
+    xy = kw.pop("xy", (0.0, 0.0))
+    rows = [{**rec, **kw, "carer_id": f"c{j}"} for j in range(n)]
+    return gpd.GeoDataFrame(rows, geometry=[Point(*xy)] * n, crs="EPSG:27700")
+
+
+def random_day(n: int, seed: int, doubles: bool = True) -> gpd.GeoDataFrame:
+    rng = np.random.default_rng(seed)
+    earliest = rng.integers(420, 1140, n)
+    return make_visits([
+        {"visit_id": f"v{i}", "x": float(x), "y": float(y), "earliest": int(e),
+         "latest": int(e) + 60, "duration": int(rng.choice([15, 30, 45])),
+         "carers": int(rng.choice([1, 1, 1, 2])) if doubles else 1,
+         "skills": str(rng.choice(["", "", "meds"]))}
+        for i, (x, y, e) in enumerate(zip(*rng.uniform(-2000, 2000, (2, n)), earliest, strict=True))
+    ])  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------- optimality
+
+
+def brute_force(visits: gpd.GeoDataFrame, carers: gpd.GeoDataFrame, mode: str) -> int:
+    """Least total travel (whole minutes, rounded up per leg) serving every visit."""
+    pts = gpd.GeoSeries([carers.geometry.iloc[0], *visits.geometry], crs="EPSG:27700")
+    t = np.ceil(TRAVEL[mode].matrix(pts).minutes - 1e-6).astype(int)
+    best = math.inf
+    n = len(visits)
+    for labels in itertools.product(range(len(carers)), repeat=n):
+        total = 0
+        for j in range(len(carers)):
+            mine = [i for i in range(n) if labels[i] == j]
+            total += min((_route_cost(p, visits, carers.iloc[j], t) for p in
+                          itertools.permutations(mine)), default=math.inf)  # fmt: skip
+        best = min(best, total)
+    return best
+
+
+def _route_cost(order, visits, carer, t) -> float:
+    clock, prev, cost = carer.shift_start, 0, 0
+    for i in order:
+        clock = max(clock + t[prev, i + 1], visits.earliest.iat[i])
+        if clock > visits.latest.iat[i]:
+            return math.inf
+        cost += t[prev, i + 1]
+        clock += visits.duration.iat[i]
+        prev = i + 1
+    cost += t[prev, 0]
+    return cost if clock + t[prev, 0] <= carer.shift_end else math.inf
+
+
+@pytest.mark.parametrize("seed", [3, 7])
+def test_tiny_cases_are_solved_optimally(seed):
+    rng = np.random.default_rng(seed)
+    n = 5
+    e = rng.integers(480, 700, n)
+    visits = make_visits([
+        {"visit_id": f"v{i}", "x": float(rng.uniform(-3000, 3000)),
+         "y": float(rng.uniform(-3000, 3000)), "earliest": int(e[i]), "latest": int(e[i]) + 90}
+        for i in range(n)
+    ])  # fmt: skip
+    carers = make_carers(2, shift_start=450, shift_end=900)
+    settings = RoundsSettings(time_limit_s=5, carer_fixed_cost_min=0, solution_limit=500)
+    result = plan_rounds(visits, carers, TRAVEL, settings)
+    assert result.unserved.empty
+    assert result.kpis["travel_min"] == brute_force(visits, carers, "drive")
+
+
+# ---------------------------------------------------------------------------------- constraints
+
+
+@pytest.fixture(scope="module")
+def busy_day():
+    visits = random_day(40, seed=11)
+    carers = make_carers(6, break_earliest=720, break_latest=780, break_minutes=30, max_minutes=600)
+    carers["skills"] = ["meds", "", "meds", "", "meds", ""]
+    carers["mode"] = ["walk", "walk", "drive", "drive", "drive", "drive"]
+    return visits, carers, plan_rounds(visits, carers, TRAVEL, FAST)
+
+
+def test_time_windows_shifts_breaks_and_skills_are_never_broken(busy_day):
+    visits, carers, result = busy_day
+    r = result.rounds
+    v = visits.set_index("visit_id")
+    c = carers.set_index("carer_id")
+    stops = r[r.visit_id != RETURN]
+    assert len(stops) > 20
+    assert (stops.start >= v.loc[stops.visit_id, "earliest"].to_numpy()).all()
+    assert (stops.start <= v.loc[stops.visit_id, "latest"].to_numpy()).all()
+    assert (r.start >= r.arrival).all() and (r.wait >= 0).all()
+    for carer_id, g in r.groupby("carer_id"):
+        g = g.sort_values("order")
+        leave = g.arrival.iloc[0] - g.travel_min.iloc[0]
+        assert leave >= c.loc[carer_id, "shift_start"]
+        assert g.end.iloc[-1] <= c.loc[carer_id, "shift_end"]
+        assert g.end.iloc[-1] - leave <= c.loc[carer_id, "max_minutes"]
+        ends = np.r_[leave, g.end.iloc[:-1].to_numpy()]
+        assert np.allclose(g.arrival, ends + g.travel_min)
+        assert (g["mode"] == c.loc[carer_id, "mode"]).all()
+        need = v.loc[g.visit_id[g.visit_id != RETURN], "skills"]
+        assert all(set(filter(None, s.split(","))) <= {c.loc[carer_id, "skills"]} for s in need)
+        brk = result.breaks[result.breaks.carer_id == carer_id]
+        assert len(brk) == 1
+        b = brk.iloc[0]
+        assert 720 <= b.start <= 780 and b.end - b.start == 30
+        busy = g[g.visit_id != RETURN]
+        assert not ((busy.start < b.end) & (busy.end > b.start)).any()
+
+
+def test_double_up_visits_start_together_with_two_different_carers(busy_day):
+    visits, _, result = busy_day
+    doubles = set(visits.visit_id[visits.carers == 2])
+    stops = result.rounds[result.rounds.visit_id.isin(doubles)]
+    served = stops.groupby("visit_id")
+    assert served.ngroups >= 3
+    assert (served.size() == 2).all()
+    assert (served.carer_id.nunique() == 2).all()
+    assert (served.start.nunique() == 1).all()
+
+
+def test_every_visit_is_in_a_round_or_unserved(busy_day):
+    visits, _, result = busy_day
+    served = set(result.rounds.visit_id) - {RETURN}
+    unserved = set(result.unserved.visit_id)
+    assert served.isdisjoint(unserved)
+    assert served | unserved == set(visits.visit_id)
+    assert result.kpis["visits_served"] == len(served)
+    assert 0 < result.kpis["travel_share_of_paid_time"] < 1
+    assert result.kpis["punctuality_share"] <= 1
+
+
+# ---------------------------------------------------------------------------------- unserved
+
+
+@dataclass(frozen=True)
+class IslandTravel(StraightLineTravel):
+    """Straight-line travel in which points east of ``island_x`` cannot be reached on foot."""
+
+    island_x: float = 50_000.0
+
+    def matrix(self, origins, destinations=None) -> TravelMatrix:
+        tm = super().matrix(origins, destinations)
+        dest = origins if destinations is None else destinations
+        a = origins.x.to_numpy() > self.island_x
+        b = dest.x.to_numpy() > self.island_x
+        reach = a[:, None] == b[None, :]
+        nan = np.where(reach, 0.0, np.nan)
+        return TravelMatrix(tm.minutes + nan, tm.metres + nan, reach, self.mode, True)
+
+
+def test_impossible_visits_land_in_unserved_with_the_right_reason():
+    visits = make_visits([
+        {"visit_id": "ok1", "x": 500.0, "y": 0.0, "earliest": 480, "latest": 540},
+        {"visit_id": "ok2", "x": -500.0, "y": 0.0, "earliest": 600, "latest": 660},
+        {"visit_id": "skill", "x": 100.0, "y": 0.0, "earliest": 480, "latest": 900,
+         "skills": "peg"},
+        {"visit_id": "island", "x": 60_000.0, "y": 0.0, "earliest": 480, "latest": 900},
+        {"visit_id": "night", "x": 200.0, "y": 0.0, "earliest": 30, "latest": 90},
+        {"visit_id": "double", "x": 300.0, "y": 0.0, "earliest": 700, "latest": 720,
+         "carers": 2},
+        {"visit_id": "rush1", "x": 0.0, "y": 900.0, "earliest": 1000, "latest": 1000},
+        {"visit_id": "rush2", "x": 0.0, "y": -900.0, "earliest": 1000, "latest": 1000},
+    ])  # fmt: skip
+    carers = make_carers(1, mode="walk", skills="meds")
+    travel = {"walk": IslandTravel("walk")}
+    result = plan_rounds(visits, carers, travel, FAST)
+    reasons = result.unserved.set_index("visit_id")["reason"]
+    assert reasons["skill"] == REASON_NO_SKILL
+    assert reasons["island"] == REASON_UNREACHABLE
+    assert reasons["night"] == REASON_NO_WINDOW
+    assert reasons["double"] == REASON_NO_SKILL  # one carer cannot make a double-up
+    assert sum(reasons.get(k) == REASON_CAPACITY for k in ("rush1", "rush2")) == 1
+    served = set(result.rounds.visit_id)
+    assert {"ok1", "ok2"} <= served
+    assert len(served - {RETURN}) + len(reasons) == len(visits)
+
+
+def test_malformed_tables_raise_a_rounds_error():
+    visits = make_visits([{"visit_id": "a", "x": 0.0, "y": 0.0, "earliest": 600, "latest": 500}])
+    with pytest.raises(RoundsError, match="latest"):
+        plan_rounds(visits, make_carers(1), TRAVEL, FAST)
+    ok = make_visits([{"visit_id": "a", "x": 0.0, "y": 0.0, "earliest": 600, "latest": 700}])
+    with pytest.raises(RoundsError, match="cycle"):
+        plan_rounds(ok, make_carers(1, mode="cycle"), TRAVEL, FAST)
+
+
+# ---------------------------------------------------------------------------------- continuity
+
+
+def test_continuity_cost_keeps_people_with_their_preferred_carer():
+    visits = random_day(12, seed=5, doubles=False)
+    visits["skills"] = ""
+    visits["preferred_carers"] = "c1"
+    carers = make_carers(3)
+    settings = RoundsSettings(time_limit_s=5, solution_limit=300, continuity_cost_min=200)
+    result = plan_rounds(visits, carers, TRAVEL, settings)
+    stops = result.rounds[result.rounds.visit_id != RETURN]
+    assert len(stops) >= 8
+    assert (stops.carer_id == "c1").all()
+
+
+# ---------------------------------------------------------------------------------- determinism
+
+
+def test_same_inputs_seed_and_limits_give_the_same_rounds():
+    visits = random_day(30, seed=2)
+    carers = make_carers(5, break_earliest=700, break_latest=800, break_minutes=20)
+    a = plan_rounds(visits, carers, TRAVEL, FAST)
+    b = plan_rounds(visits, carers, TRAVEL, FAST)
+    pd.testing.assert_frame_equal(a.rounds, b.rounds)
+    pd.testing.assert_frame_equal(a.unserved, b.unserved)
+
+
+def test_plan_many_runs_in_processes_and_keeps_task_order():
+    tasks = []
+    for seed in (1, 2, 3):
+        visits = random_day(15, seed=seed, doubles=False)
+        visits["day"] = seed
+        tasks.append((visits, make_carers(3, skills="meds"), TRAVEL))
+    settings = RoundsSettings(time_limit_s=5, solution_limit=200, seed_iterations=200, workers=2)
+    parallel = plan_many(tasks, settings)
+    serial = [plan_rounds(v, c, t, settings) for v, c, t in tasks]
+    assert [r.rounds.day.iloc[0] for r in parallel] == [1, 2, 3]
+    for p, s in zip(parallel, serial, strict=True):
+        pd.testing.assert_frame_equal(p.rounds, s.rounds)
+
+
+def test_leg_geometry_is_drawn_for_every_row(busy_day):
+    _, _, result = busy_day
+    legs = legs_geometry(result, TRAVEL)
+    assert len(legs) == len(result.rounds)
+    assert legs.crs == "EPSG:27700"
+    moving = legs[legs.travel_m > 0]
+    assert np.allclose(moving.length * 1.0, moving.travel_m / 1.4, rtol=0.3)
