@@ -52,6 +52,8 @@ __all__ = [
     "block_adjacency",
     "load_layer",
     "make_blocks",
+    "measure_gaps",
+    "measure_overlaps",
     "pcn_areas_from_practices",
     "pcn_areas_from_table",
     "practices_at_postcodes",
