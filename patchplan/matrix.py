@@ -185,10 +185,50 @@ class CSRGraph:
     keys: np.ndarray
     minutes: np.ndarray
     length: np.ndarray
+    _derived: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def n(self) -> int:
         return len(self.nodes)
+
+    @classmethod
+    def from_arrays(
+        cls,
+        nodes: np.ndarray,
+        tails: np.ndarray,
+        heads: np.ndarray,
+        minutes: np.ndarray,
+        length: np.ndarray,
+        weight: str = "minutes",
+    ) -> CSRGraph:
+        """Build from edge arrays: ``tails``/``heads`` index into ``nodes`` (sorted node ids).
+
+        Parameters
+        ----------
+        nodes : ndarray
+            Sorted node ids.
+        tails, heads : ndarray of int
+            Edge ends as positions in ``nodes``.
+        minutes, length : ndarray of float
+            Edge travel time (minutes) and length (metres).
+        weight : {"minutes", "length"}
+            The attribute paths minimise.
+        """
+        import scipy.sparse as sp
+
+        tails, heads = np.asarray(tails, dtype=np.int64), np.asarray(heads, dtype=np.int64)
+        keep = tails != heads  # self-loops never shorten a path
+        tails, heads, minutes, length = tails[keep], heads[keep], minutes[keep], length[keep]
+        cost = minutes if weight == "minutes" else length
+        n = len(nodes)
+        keys = tails * n + heads
+        order = np.lexsort((cost, keys))
+        keys, first = np.unique(keys[order], return_index=True)
+        chosen = order[first]
+        data = np.maximum(cost[chosen], _TINY_WEIGHT)
+        indptr = np.searchsorted(tails[chosen], np.arange(n + 1))
+        csr = sp.csr_matrix((data, heads[chosen], indptr), shape=(n, n))
+        return cls(np.asarray(nodes), weight, csr, keys, minutes[chosen], length[chosen])
 
     def positions(self, node_ids: Sequence[Hashable] | np.ndarray) -> np.ndarray:
         """Index of each node id; raises NetworkError naming the first id not in the graph."""
@@ -220,8 +260,6 @@ _CSR_CACHE: weakref.WeakKeyDictionary[nx.MultiDiGraph, dict[str, tuple[int, int,
 
 def csr_graph(graph: nx.MultiDiGraph, weight: str = "minutes") -> CSRGraph:
     """The CSR copy of ``graph`` for ``weight``, built on first use and cached per graph object."""
-    import scipy.sparse as sp
-
     from patchplan.errors import NetworkError
 
     size = (graph.number_of_nodes(), graph.number_of_edges())
@@ -246,19 +284,51 @@ def csr_graph(graph: nx.MultiDiGraph, weight: str = "minutes") -> CSRGraph:
             raise NetworkError(
                 f"edge ({u}, {v}) has no {exc.args[0]!r}: build the graph with load_network"
             ) from exc
-    keep = tails != heads  # self-loops never shorten a path
-    tails, heads, minutes, length = tails[keep], heads[keep], minutes[keep], length[keep]
-    cost = minutes if weight == "minutes" else length
-    keys = tails * len(nodes) + heads
-    order = np.lexsort((cost, keys))
-    keys, first = np.unique(keys[order], return_index=True)
-    chosen = order[first]
-    tails, heads = tails[chosen], heads[chosen]
-    data = np.maximum(cost[chosen], _TINY_WEIGHT)
-    indptr = np.searchsorted(tails, np.arange(len(nodes) + 1))
-    csr = sp.csr_matrix((data, heads, indptr), shape=(len(nodes), len(nodes)))
-    result = CSRGraph(nodes, weight, csr, keys, minutes[chosen], length[chosen])
+    result = CSRGraph.from_arrays(nodes, tails, heads, minutes, length, weight)
     per_graph[weight] = (*size, result)
+    return result
+
+
+_PACK_BITS = 52  # float64 holds integers exactly up to 2**53; keep one bit of headroom
+_SECONDARY_SCALE = {"length": 100.0, "minutes": 1e5}  # packed units: centimetres, 1e-5 minutes
+_MIN_PRIMARY_SCALE = 1e4  # below this resolution (1e-4 min or 0.1 mm) packing is refused
+
+
+def _packed(graph: CSRGraph) -> tuple[object, float, float, float] | None:
+    """A CSR whose weights pack (primary, secondary) into one exact float64 integer.
+
+    Each edge weights ``round(primary × scale) × 2**bits + round(secondary × sec_scale)``, so one
+    Dijkstra pass finds the path minimising the primary attribute (ties broken by the secondary)
+    and its distance holds both sums exactly. ``bits`` is sized from a bound on the longest
+    shortest path (via one node's out- and in-eccentricity, valid on a strongly connected graph)
+    times the largest secondary/primary ratio of any edge. Returns ``(csr, bits, scale,
+    sec_scale)``, or None
+    when the graph is not strongly connected or the resolution would be coarser than 1e-4.
+    """
+    if "packed" in graph._derived:
+        return graph._derived["packed"]
+    import scipy.sparse as sp
+    from scipy.sparse.csgraph import connected_components, dijkstra
+
+    result = None
+    primary = graph.minutes if graph.weight == "minutes" else graph.length
+    secondary = graph.length if graph.weight == "minutes" else graph.minutes
+    n_strong, _ = connected_components(graph.csr, directed=True, connection="strong")
+    if graph.n and n_strong == 1 and (primary > 0).all():
+        reach = dijkstra(graph.csr, indices=0).max() + dijkstra(graph.csr.T, indices=0).max()
+        bound = 1.01 * (reach + primary.max()) + 1.0
+        sec_scale = _SECONDARY_SCALE["length" if graph.weight == "minutes" else "minutes"]
+        secondary_bound = bound * float((secondary / primary).max()) * sec_scale + 1.0
+        bits = int(np.ceil(np.log2(secondary_bound)))
+        scale = 2.0 ** (_PACK_BITS - bits) / bound
+        if scale >= _MIN_PRIMARY_SCALE:
+            packed = np.rint(primary * scale) * 2.0**bits + np.rint(secondary * sec_scale)
+            csr = sp.csr_matrix(
+                (np.maximum(packed, 1.0), graph.csr.indices, graph.csr.indptr),
+                shape=graph.csr.shape,
+            )
+            result = (csr, float(bits), scale, sec_scale)
+    graph._derived["packed"] = result
     return result
 
 
@@ -282,20 +352,22 @@ def _tree_sums(pred: np.ndarray, graph: CSRGraph, attr: str) -> np.ndarray:
 
 
 def travel_times(
-    graph: nx.MultiDiGraph,
+    graph: nx.MultiDiGraph | CSRGraph,
     origin_nodes: Sequence[Hashable] | np.ndarray,
     destination_nodes: Sequence[Hashable] | np.ndarray | None = None,
     weight: str = "minutes",
     *,
     with_metres: bool = True,
     memory_bytes: int = MATRIX_MEMORY_BYTES,
+    packed: bool = True,
 ) -> TravelMatrix:
     """Node-to-node travel on ``graph`` by multi-source Dijkstra (scipy.sparse.csgraph).
 
     Parameters
     ----------
-    graph : networkx.MultiDiGraph
-        A network from :func:`patchplan.network.load_network` (edges with ``minutes``, ``length``).
+    graph : networkx.MultiDiGraph or CSRGraph
+        A network from :func:`patchplan.network.load_network` (edges with ``minutes``, ``length``),
+        or a ready :class:`CSRGraph` (then ``weight`` is the CSR's own).
     origin_nodes, destination_nodes : sequence of node ids
         Destinations default to the origins. Repeated ids are computed once.
     weight : {"minutes", "length"}
@@ -303,6 +375,11 @@ def travel_times(
     with_metres : bool
         Also sum the other attribute along each chosen path (``metres`` for the fastest path).
         When False, ``metres`` is NaN unless ``weight="length"``.
+    packed : bool
+        Get both sums from one Dijkstra pass on packed integer weights (see :func:`_packed`;
+        minutes are then exact to about 1e-6 min per edge and metres to 0.01 m per edge). When
+        False, or when the graph is not strongly connected, the second sum is accumulated along
+        the predecessor tree instead (exact, about twice as slow).
     memory_bytes : int
         Working memory for one chunk of origins (about 40 bytes × nodes per origin row).
 
@@ -315,7 +392,8 @@ def travel_times(
     """
     from scipy.sparse.csgraph import dijkstra
 
-    csr = csr_graph(graph, weight)
+    csr = graph if isinstance(graph, CSRGraph) else csr_graph(graph, weight)
+    weight = csr.weight
     orig = csr.positions(origin_nodes)
     dest = orig if destination_nodes is None else csr.positions(destination_nodes)
     u_orig, inv_orig = np.unique(orig, return_inverse=True)
@@ -325,8 +403,18 @@ def travel_times(
     out_w = np.empty((len(u_orig), len(u_dest)))
     out_o = np.full((len(u_orig), len(u_dest)), np.nan)
     chunk = max(1, int(memory_bytes // (40 * max(csr.n, 1))))
+    packing = _packed(csr) if sums and packed else None
     for start in range(0, len(u_orig), chunk):
         sources = u_orig[start : start + chunk]
+        if packing is not None:
+            pcsr, bits, scale, sec_scale = packing
+            both = dijkstra(pcsr, directed=True, indices=sources)[:, u_dest]
+            high = np.floor(both / 2.0**bits)
+            out_o[start : start + len(sources)] = (both - high * 2.0**bits) / sec_scale
+            dist = high / scale
+            dist[~np.isfinite(both)] = np.inf
+            out_w[start : start + len(sources)] = dist
+            continue
         if sums:
             dist, pred = dijkstra(csr.csr, directed=True, indices=sources, return_predecessors=True)
             out_o[start : start + len(sources)] = _tree_sums(pred, csr, other)[:, u_dest]
@@ -341,7 +429,7 @@ def travel_times(
     minutes, metres = (weights, others) if weight == "minutes" else (others, weights)
     if not sums:
         metres = np.full_like(minutes, np.nan)
-    mode = str(graph.graph.get("mode", "unknown"))
+    mode = "unknown" if isinstance(graph, CSRGraph) else str(graph.graph.get("mode", "unknown"))
     if (~reachable).any():
         log.info(
             "travel_times: %d of %d node pairs unreachable", (~reachable).sum(), reachable.size

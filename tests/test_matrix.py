@@ -45,7 +45,8 @@ def test_matrix_equals_networkx_dijkstra_on_rutland_drive(rutland_drive):
     for i, origin in enumerate(origins):
         minutes = nx.single_source_dijkstra_path_length(rutland_drive, origin, weight="minutes")
         expected = np.array([minutes[d] for d in destinations])
-        np.testing.assert_allclose(result.minutes[i], expected, rtol=1e-9, atol=1e-9)
+        # one Dijkstra pass on packed weights: minutes exact to ~1e-6 min per edge
+        np.testing.assert_allclose(result.minutes[i], expected, rtol=0, atol=1e-5)
 
 
 def test_metres_are_the_length_of_the_fastest_path(rutland_drive):
@@ -63,10 +64,19 @@ def test_metres_are_the_length_of_the_fastest_path(rutland_drive):
                 ]
                 for u, v in zip(path[:-1], path[1:], strict=True)
             )
-            assert result.metres[i, j] == pytest.approx(metres, rel=1e-9)
+            assert result.metres[i, j] == pytest.approx(metres, abs=0.01 * len(path))
     # the fastest path is never shorter than the shortest one, nor is the shortest one quicker
-    assert (result.metres >= shortest.metres - 1e-6).all()
-    assert (shortest.minutes >= result.minutes - 1e-9).all()
+    assert (result.metres >= shortest.metres - 0.5).all()
+    assert (shortest.minutes >= result.minutes - 1e-5).all()
+
+
+def test_packed_single_pass_agrees_with_the_predecessor_tree_sums(rutland_drive):
+    origins = _sample_nodes(rutland_drive, 25, seed=6)
+    destinations = _sample_nodes(rutland_drive, 60, seed=7)
+    one_pass = travel_times(rutland_drive, origins, destinations)
+    tree = travel_times(rutland_drive, origins, destinations, packed=False)
+    np.testing.assert_allclose(one_pass.minutes, tree.minutes, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(one_pass.metres, tree.metres, rtol=0, atol=1.0)
 
 
 def test_chunked_and_unchunked_runs_agree(rutland_drive):
@@ -106,7 +116,8 @@ def test_parallel_edges_use_the_fastest_and_unknown_nodes_are_named():
     graph.add_edge("a", "b", length=100.0, minutes=1.5)
     graph.add_edge("b", "a", length=100.0, minutes=1.5)
     result = travel_times(graph, ["a"], ["b"])
-    assert (result.minutes[0, 0], result.metres[0, 0]) == (1.5, 100.0)
+    assert result.minutes[0, 0] == pytest.approx(1.5, abs=1e-6)
+    assert result.metres[0, 0] == pytest.approx(100.0, abs=0.01)
     assert csr_graph(graph) is csr_graph(graph)  # built once per graph
     with pytest.raises(NetworkError, match="node 'z' is not in the network"):
         travel_times(graph, ["a"], ["z"])
