@@ -571,7 +571,11 @@ def _solve_day(day: _Day, settings: RoundsSettings) -> dict:
         # routing's insertion heuristics cannot place two coupled copies at once: we do it here
         routes = _routes_of(routing, manager, initial, n_c) if initial is not None else routes
         ctx = (day, travel_units, service, allowed, c, scale)
-        initial = _insert_pairs(routing, manager, routes, pairs, ctx) or initial
+        routes, placed, windows = _insert_pairs(routing, manager, routes, pairs, ctx)
+        singles = [n for n in range(n_vnodes) if served[vnode[n]] and vnode[n] not in pairs
+                   and all(n not in r for r in routes)]  # fmt: skip
+        routes, placed_singles = _insert_singles(routing, manager, routes, singles, ctx, windows)
+        initial = placed_singles or placed or initial
     if initial is not None:
         solution = routing.SolveFromAssignmentWithParameters(initial, params)
     if solution is None:
@@ -650,7 +654,33 @@ def _insert_pairs(routing, manager, routes, pairs, ctx, tries: int = 6):
                 routes, best = trial, assignment
                 lo_w[a_node] = hi_w[a_node] = lo_w[b_node] = hi_w[b_node] = t
                 break
-    return best
+    return routes, best, (lo_w, hi_w)
+
+
+def _insert_singles(routing, manager, routes, singles, ctx, windows, tries: int = 4):
+    """Greedy cheapest insertion of single visits around the placed pairs, checked by OR-Tools."""
+    day, travel_units, service, allowed, carers, scale = ctx
+    lo_w, hi_w = windows
+    modes = list(carers["mode"])
+    best = None
+    order = sorted(singles, key=lambda n: (hi_w[n] - lo_w[n], n))
+    for n in order:
+        i = day.node_visit[n]
+        cands = []
+        for j in np.flatnonzero(allowed[i]):
+            for p, _, _, cost in _slots(routes[j], j, n, lo_w, hi_w, travel_units[modes[j]],
+                                        service, carers, scale):  # fmt: skip
+                cands.append((cost, int(j), p))
+        cands.sort()
+        for _, j, p in cands[:tries]:
+            trial = [list(r) for r in routes]
+            trial[j].insert(p, n)
+            idx = [[manager.NodeToIndex(m) for m in r] for r in trial]
+            assignment = routing.ReadAssignmentFromRoutes(idx, True)
+            if assignment is not None:
+                routes, best = trial, assignment
+                break
+    return routes, best
 
 
 def _slots(route, j, node, lo_w, hi_w, units, service, carers, scale):
