@@ -93,12 +93,10 @@ def bench_rutland(sizes: list[int], nx_sample: int, rng: np.random.Generator) ->
 
 
 def grid_csr(side: int, rng: np.random.Generator) -> CSRGraph:
-    """A city-like grid: ``side``² nodes 80 m apart, 8 % of streets removed, jittered speeds."""
+    """A city-like walk grid: ``side``² nodes about 80 m apart, two-way, jittered lengths and speeds."""
     idx = np.arange(side * side).reshape(side, side)
     tails = np.concatenate([idx[:, :-1].ravel(), idx[:-1, :].ravel()])
     heads = np.concatenate([idx[:, 1:].ravel(), idx[1:, :].ravel()])
-    keep = rng.random(len(tails)) > 0.08
-    tails, heads = tails[keep], heads[keep]
     length = rng.uniform(60.0, 100.0, len(tails))
     minutes = length / (4500 / 60) * rng.uniform(1.0, 1.3, len(tails))
     return CSRGraph.from_arrays(

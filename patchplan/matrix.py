@@ -153,7 +153,7 @@ class StraightLineTravel:
 # Network matrices: scipy.sparse.csgraph on a CSR copy of the graph
 # --------------------------------------------------------------------------------------------
 
-MATRIX_MEMORY_BYTES = 256 * 2**20
+MATRIX_MEMORY_BYTES = 64 * 2**20
 """Working memory for one chunk of Dijkstra rows (distances, predecessors, path sums), bytes."""
 
 _TINY_WEIGHT = 1e-9
