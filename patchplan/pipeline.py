@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 import geopandas as gpd
@@ -152,7 +153,7 @@ def _file_inputs(scenario: Scenario) -> StudyInputs:
         caseload = demand.load_demand(people_path, visits_path, postcodes=postcodes)
     else:
         address_path = scenario.input_path("addresses")
-        addresses = demand.load_postcodes(address_path, areas) if address_path else None
+        addresses = demand.load_postcodes(address_path) if address_path else None
         caseload = demand.synthesise_demand(
             areas,
             population_column=inp.population_column,
@@ -200,13 +201,15 @@ def visits_by_patch(
 ) -> tuple[pd.Series, pd.DataFrame]:
     """``visit_id`` → ``patch_id`` by the block each home lies in; visits outside every block are
     returned separately with the reason."""
+    # A home exactly on a shared boundary touches two blocks: take the first block id, so the
+    # choice is deterministic (``within`` would match neither).
     homes = gpd.sjoin(
         visits[["visit_id", "geometry"]],
         blocks[["block_id", "geometry"]],
         how="left",
-        predicate="within",
+        predicate="intersects",
     )
-    homes = homes.drop_duplicates("visit_id")
+    homes = homes.sort_values(["visit_id", "block_id"]).drop_duplicates("visit_id")
     patch = homes.set_index("visit_id")["block_id"].map(layout)
     outside = visits[visits["visit_id"].isin(patch[patch.isna()].index)]
     unserved = pd.DataFrame(
@@ -257,6 +260,59 @@ def plan_arrangement(
     return rounds.combine_results(results, scenario.rounds)
 
 
+WALKING_COLUMNS = {
+    "visits_on_foot_share": "walk_visit_share",
+    "care_hours_on_foot_share": "walk_hours_share",
+    "walking_carers_needed": "walking_carers",
+    "longest_walk_leg_min": "longest_walk_leg_min",
+    "mean_walk_leg_min": "mean_walk_leg_min",
+    "class": "walk_class",
+}
+
+
+def _walking_task(task: tuple) -> pd.Series:
+    visits, base, travel, settings = task
+    return feasibility.walking_feasibility(visits, base, travel, settings)
+
+
+def walking_by_patch(
+    visits: gpd.GeoDataFrame,
+    visit_patch: pd.Series,
+    providers: gpd.GeoDataFrame,
+    travel: dict[str, TravelTimes],
+    scenario: Scenario,
+) -> pd.DataFrame:
+    """Walking feasibility of each patch on the first planned day, from its first provider's base.
+
+    Returns one row per patch: ``patch_id``, ``walk_visit_share``, ``walk_hours_share`` (0–1),
+    ``walking_carers``, ``longest_walk_leg_min``, ``mean_walk_leg_min``, ``walk_class``.
+    """
+    day = scenario.study.days[0]
+    todays = visits[visits["day"] == day]
+    patch_of = todays["visit_id"].map(visit_patch)
+    bases = (
+        providers.sort_values("provider_id")
+        .drop_duplicates("patch_id")
+        .set_index("patch_id")
+        .geometry
+    )
+    patch_ids = sorted(p for p in bases.index if (patch_of == p).any())
+    tasks = [
+        (todays[(patch_of == p).to_numpy()], bases[p], travel, scenario.feasibility)
+        for p in patch_ids
+    ]
+    workers = min(scenario.rounds.workers, len(tasks))
+    if workers > 1:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            rows = list(pool.map(_walking_task, tasks))
+    else:
+        rows = [_walking_task(t) for t in tasks]
+    table = pd.DataFrame(rows, index=pd.Index(patch_ids, name="patch_id")).rename(
+        columns=WALKING_COLUMNS
+    )
+    return table[list(WALKING_COLUMNS.values())].reset_index()
+
+
 def summarise(
     design: patches.PatchDesign,
     walking: pd.DataFrame,
@@ -272,15 +328,17 @@ def summarise(
     table = table.join(savings_table[cols], how="left")
     if not walking.empty:
         table = table.join(
-            walking.set_index("patch_id")[["walk_visit_share", "walk_class"]], how="left"
+            walking.set_index("patch_id")[
+                ["walk_visit_share", "walk_hours_share", "walking_carers", "walk_class"]
+            ],
+            how="left",
         )
     total = table.sum(numeric_only=True)
     total["saved_travel_pct"] = savings_table.loc["total", "saved_travel_pct"]
     total["proposed_walk_share"] = savings_table.loc["total", "proposed_walk_share"]
     if "walk_visit_share" in table:
-        total["walk_visit_share"] = np.average(
-            table["walk_visit_share"].fillna(0), weights=table["hours_week"]
-        )
+        for col in ("walk_visit_share", "walk_hours_share"):
+            total[col] = np.average(table[col].fillna(0), weights=table["hours_week"])
     table.loc["total"] = total
     return table
 
@@ -340,9 +398,7 @@ def run(scenario: Scenario, progress: Progress | None = None) -> StudyResult:
     today = plan_arrangement(planned, today_alloc, today_providers, inputs.travel, scenario, 0.0)
     lap("rounds (today)")
 
-    walking = feasibility.walking_by_patch(
-        planned, visit_patch, proposed_providers, inputs.travel, scenario
-    )
+    walking = walking_by_patch(planned, visit_patch, proposed_providers, inputs.travel, scenario)
     lap("walking feasibility")
 
     savings_table = savings.compare(

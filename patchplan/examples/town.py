@@ -245,10 +245,10 @@ NEIGHBOURHOOD_NAMES = (
 
 
 def _neighbourhoods() -> gpd.GeoDataFrame:
-    """18 neighbourhoods: 3 × 3 on each bank of the river (rows split at grid rows 4.5 and 9.5)."""
+    """18 neighbourhoods: 3 × 3 on each bank of the river (rows split at grid rows 4.4 and 9.4)."""
     x0, y0, x1, y1 = _extent()
     river_x = _xy(RIVER_AFTER_COLUMN + 0.5, 0)[0]
-    ys = [y0, _xy(0, 4.5)[1], _xy(0, 9.5)[1], y1]
+    ys = [y0, _xy(0, 4.4)[1], _xy(0, 9.4)[1], y1]
     records, geoms = [], []
     for bank, (left, right) in enumerate(((x0, river_x), (river_x, x1))):
         xs = np.linspace(left, right, 4)
