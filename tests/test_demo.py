@@ -1,0 +1,159 @@
+"""The whole chain on the embedded synthetic town: each stage keeps its contract.
+
+The pipeline runs once for the module on a lighter copy of the demo scenario (fewer people, smaller
+solver limits) so the suite stays quick; the contracts checked are the same as for `patchplan demo`.
+"""
+
+from __future__ import annotations
+
+import re
+
+import networkx as nx
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from patchplan import patches, pipeline, rounds
+from patchplan.cli import app
+from patchplan.report import write_outputs
+from patchplan.scenario import Scenario
+
+RETURN = "<return>"
+
+
+@pytest.fixture(scope="module")
+def scenario() -> Scenario:
+    return Scenario.example("demo").replace(
+        demand={"people": 120, "hours_week": 1872.0},
+        rounds={"time_limit_s": 8.0, "solution_limit": 400, "seed_iterations": 500},
+        feasibility={"time_limit_s": 4.0, "solution_limit": 200},
+    )
+
+
+@pytest.fixture(scope="module")
+def result(scenario):
+    return pipeline.run(scenario)
+
+
+@pytest.fixture(scope="module")
+def outputs(result, tmp_path_factory):
+    root = tmp_path_factory.mktemp("out")
+    return write_outputs(result, root / "outputs", root / "maps")
+
+
+def test_every_block_lands_in_exactly_one_patch(result):
+    layout = result.design.layout
+    assert layout.index.is_unique
+    assert set(layout.index) == set(result.blocks["block_id"])
+    assert layout.notna().all()
+    assert layout.nunique() == result.scenario.patches.k
+
+
+def test_patches_are_contiguous_and_balanced(result):
+    tolerance = result.scenario.patches.balance_tolerance
+    hours = result.design.patches.set_index("patch_id")["hours_week"]
+    for patch_id, members in result.design.layout.groupby(result.design.layout):
+        assert nx.is_connected(result.adjacency.subgraph(members.index)), patch_id
+    assert (hours - hours.mean()).abs().max() <= tolerance * hours.mean() + 1e-6
+
+
+def test_every_visit_is_planned_or_unserved_with_a_reason(result):
+    for arrangement, planned in (("proposed", result.proposed), ("today", result.today)):
+        served = set(planned.rounds.loc[planned.rounds["visit_id"] != RETURN, "visit_id"])
+        unserved = result.unserved[result.unserved["arrangement"].isin([arrangement, "both"])]
+        everyone = set(
+            result.inputs.demand.visits.query("day in @result.scenario.study.days")["visit_id"]
+        )
+        assert served.isdisjoint(unserved["visit_id"]), arrangement
+        assert served | set(unserved["visit_id"]) == everyone, arrangement
+        assert unserved["reason"].str.len().gt(0).all()
+
+
+def test_rounds_never_break_a_time_window_or_a_shift(result):
+    visits = result.inputs.demand.visits.set_index("visit_id")
+    for planned in (result.proposed, result.today):
+        stops = planned.rounds[planned.rounds["visit_id"] != RETURN].join(
+            visits[["earliest", "latest", "duration"]], on="visit_id"
+        )
+        assert (stops["start"] >= stops["earliest"]).all()
+        assert (stops["start"] <= stops["latest"]).all()
+        assert (stops["arrival"] <= stops["start"]).all()
+        assert (stops["end"] == stops["start"] + stops["duration"]).all()
+
+
+def test_walking_time_and_class_per_patch(result):
+    walking = result.walking.set_index("patch_id")
+    assert set(walking.index) == set(result.design.patches["patch_id"])
+    assert walking["walk_visit_share"].between(0, 1).all()
+    assert set(walking["walk_class"]) <= {"walkable", "mixed", "car-dependent"}
+
+
+def test_savings_total_is_the_sum_of_patches(result):
+    table = result.savings
+    patches_only = table.drop(index="total")
+    for col in ("today_travel_min", "proposed_travel_min", "saved_travel_min", "saved_co2_kg"):
+        assert table.loc["total", col] == pytest.approx(patches_only[col].sum())
+
+
+def test_same_seed_same_patches_and_rounds(result, scenario):
+    again = patches.design_patches(
+        result.blocks,
+        result.adjacency,
+        result.block_demand,
+        result.inputs.travel["drive"],
+        scenario.patches,
+        seed=scenario.study.seed,
+    )
+    assert again.layout.equals(result.design.layout)
+    visits = result.planned_visits[
+        result.planned_visits["visit_id"].map(result.visit_patch) == "P01"
+    ].head(25)
+    carers = result.proposed.rounds  # any carer table will do; build one from the workforce model
+    from patchplan.workforce import carers_for
+
+    base = result.design.patches.set_index("patch_id").geometry["P01"].representative_point()
+    carers = carers_for(visits, "X", base, scenario.workforce, walking_share=0.5)
+    first = rounds.plan_rounds(visits, carers, result.inputs.travel, scenario.rounds)
+    second = rounds.plan_rounds(visits, carers, result.inputs.travel, scenario.rounds)
+    assert first.rounds.equals(second.rounds)
+
+
+def test_outputs_are_written(outputs):
+    for key in ("map-lots", "map-savings", "report", "patches", "savings", "unserved", "gpkg"):
+        assert outputs[key].exists() and outputs[key].stat().st_size > 0, key
+    assert "SYNTHETIC" in outputs["report"].read_text()
+
+
+def test_published_maps_show_no_individual_home(result, outputs):
+    homes = result.inputs.demand.people.to_crs("EPSG:4326")
+    lon, lat = homes.geometry.x.to_numpy(), homes.geometry.y.to_numpy()
+    pair = re.compile(r"\[\s*(-?\d+\.\d+),\s*(-?\d+\.\d+)\s*\]")
+    for key in ("map-lots", "map-savings", "map-walkability", "report"):
+        text = outputs[key].read_text()
+        coords = np.array([(float(a), float(b)) for a, b in pair.findall(text)])
+        if not len(coords):
+            continue
+        # GeoJSON pairs are [lon, lat]; Leaflet markers are [lat, lon]: check both orders.
+        for x, y in ((coords[:, 0], coords[:, 1]), (coords[:, 1], coords[:, 0])):
+            near = np.abs(x[:, None] - lon[None, :]) < 1e-5
+            near &= np.abs(y[:, None] - lat[None, :]) < 1e-5
+            assert not near.any(), f"{key} contains a person's home"
+
+
+@pytest.mark.browser
+def test_demo_maps_open_in_chromium_without_errors(outputs, open_page):
+    for key in ("map-lots", "map-savings", "map-walkability", "map-rounds-INTERNAL"):
+        page, console_errors, page_errors, _ = open_page(outputs[key])
+        assert page_errors == [] and console_errors == [], key
+        assert page.locator("path.leaflet-interactive").count() > 0, key
+
+
+def test_cli_check_accepts_the_demo_and_names_a_bad_key(tmp_path):
+    runner = CliRunner()
+    demo = Scenario.example("demo").path
+    assert runner.invoke(app, ["check", str(demo)]).exit_code == 0
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[patches]\nk = 'three'\n")
+    outcome = runner.invoke(app, ["run", str(bad)])
+    assert outcome.exit_code == 2
+    assert "k: expected a whole number" in outcome.output
