@@ -16,7 +16,9 @@ SHARED_DATA = SHARED / "data"
 def shared_data() -> Path:
     """The real open data in ``../shared/data``; tests that need it skip when it is not beside the repo."""
     if not SHARED_DATA.is_dir():
-        pytest.skip(f"real reference data not found at {SHARED_DATA} (clone ../shared beside the repo)")
+        pytest.skip(
+            f"real reference data not found at {SHARED_DATA} (clone ../shared beside the repo)"
+        )
     return SHARED_DATA
 
 

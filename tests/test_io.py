@@ -53,7 +53,9 @@ def test_geopackage_layers_round_trip(tmp_path):
     import geopandas as gpd
     from shapely.geometry import box
 
-    frame = gpd.GeoDataFrame({"patch_id": ["P01", "P02"]}, geometry=[box(0, 0, 1, 1), box(1, 0, 2, 1)], crs="EPSG:27700")
+    frame = gpd.GeoDataFrame(
+        {"patch_id": ["P01", "P02"]}, geometry=[box(0, 0, 1, 1), box(1, 0, 2, 1)], crs="EPSG:27700"
+    )
     path = io.write_gpkg({"patches": frame, "blocks": frame}, tmp_path / "study.gpkg")
     back = gpd.read_file(path, layer="blocks")
     assert list(back["patch_id"]) == ["P01", "P02"]

@@ -64,7 +64,9 @@ def test_small_counts_are_withheld_on_published_maps(tmp_path, lots):
 
 def test_published_maps_refuse_individual_points(lots):
     points = gpd.GeoDataFrame(
-        {"patch_id": ["P01"], "hours_week": [1.0], "people": [1]}, geometry=[Point(560_000, 440_000)], crs="EPSG:27700"
+        {"patch_id": ["P01"], "hours_week": [1.0], "people": [1]},
+        geometry=[Point(560_000, 440_000)],
+        crs="EPSG:27700",
     )
     with pytest.raises(maps.PublicationError, match="areas only"):
         maps.lots_map(points)
@@ -74,9 +76,15 @@ def test_published_maps_refuse_individual_points(lots):
 
 def test_savings_and_walkability_maps_open_cleanly(tmp_path, open_page, lots):
     saved = lots.assign(saved_travel_min=[500.0, -40.0, 10.0], saved_travel_pct=[20.0, -2.0, 1.0])
-    walk = lots.assign(walk_class=["walkable", "mixed", "car-dependent"], walk_visit_share=[0.95, 0.6, 0.1], walk_hours_share=[0.9, 0.5, 0.1])
+    walk = lots.assign(
+        walk_class=["walkable", "mixed", "car-dependent"],
+        walk_visit_share=[0.95, 0.6, 0.1],
+        walk_hours_share=[0.9, 0.5, 0.1],
+    )
     for name, fmap in (("savings", maps.savings_map(saved)), ("walk", maps.walkability_map(walk))):
-        page, console_errors, page_errors, _ = open_page(io.write_map(fmap, tmp_path / f"{name}.html"))
+        page, console_errors, page_errors, _ = open_page(
+            io.write_map(fmap, tmp_path / f"{name}.html")
+        )
         assert page_errors == [] and console_errors == [], name
         assert page.locator("path.leaflet-interactive").count() >= 3
         assert screenshot_is_not_blank(page) > 5.0
@@ -91,7 +99,9 @@ def test_rounds_map_is_marked_internal(tmp_path, open_page):
         geometry=[LineString([(560_000, 440_000), (560_300, 440_100)]), LineString([(560_300, 440_100), (560_000, 440_000)])],
         crs="EPSG:27700",
     )  # fmt: skip
-    page, console_errors, page_errors, _ = open_page(io.write_map(maps.rounds_map(legs), tmp_path / "r.html"))
+    page, console_errors, page_errors, _ = open_page(
+        io.write_map(maps.rounds_map(legs), tmp_path / "r.html")
+    )
     assert page_errors == [] and console_errors == []
     assert "INTERNAL — NOT FOR PUBLICATION" in page.locator(".pp-title").inner_text()
     assert page.locator("path.leaflet-interactive").count() == 2

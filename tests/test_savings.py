@@ -7,7 +7,20 @@ import pytest
 
 from patchplan.savings import SavingsSettings, compare
 
-COLUMNS = ["carer_id", "day", "order", "visit_id", "person_id", "arrival", "start", "end", "wait", "travel_min", "travel_m", "mode"]
+COLUMNS = [
+    "carer_id",
+    "day",
+    "order",
+    "visit_id",
+    "person_id",
+    "arrival",
+    "start",
+    "end",
+    "wait",
+    "travel_min",
+    "travel_m",
+    "mode",
+]
 
 
 def legs(rows):
@@ -17,7 +30,13 @@ def legs(rows):
 @pytest.fixture
 def case():
     visits = pd.DataFrame(
-        {"visit_id": ["v1", "v2", "v3"], "person_id": ["a", "b", "c"], "day": 0, "duration": [30, 60, 30], "carers": [1, 1, 2]}
+        {
+            "visit_id": ["v1", "v2", "v3"],
+            "person_id": ["a", "b", "c"],
+            "day": 0,
+            "duration": [30, 60, 30],
+            "carers": [1, 1, 2],
+        }
     )
     visit_patch = pd.Series({"v1": "P01", "v2": "P01", "v3": "P02"})
     # Today: one driver does everything: 10 + 20 + 30 min of driving and 10 back (km: 5, 10, 15, 5).
@@ -40,7 +59,9 @@ def case():
 
 def test_travel_is_charged_to_the_patch_of_the_visit_reached(case):
     visits, visit_patch, today, proposed = case
-    table = compare(today, proposed, visits, visit_patch, SavingsSettings(week_days=1), days_planned=1)
+    table = compare(
+        today, proposed, visits, visit_patch, SavingsSettings(week_days=1), days_planned=1
+    )
     # Today's return leg follows the last visit (v3, in P02).
     assert table.loc["P01", "today_travel_min"] == 30.0
     assert table.loc["P02", "today_travel_min"] == 40.0
@@ -51,13 +72,21 @@ def test_travel_is_charged_to_the_patch_of_the_visit_reached(case):
 
 def test_money_co2_and_hours_by_hand(case):
     visits, visit_patch, today, proposed = case
-    s = SavingsSettings(hourly_cost_gbp=21.0, mileage_gbp_per_mile=0.45, co2_kg_per_km=0.168, care_share_of_paid_time=0.8, week_days=1)
+    s = SavingsSettings(
+        hourly_cost_gbp=21.0,
+        mileage_gbp_per_mile=0.45,
+        co2_kg_per_km=0.168,
+        care_share_of_paid_time=0.8,
+        week_days=1,
+    )
     total = compare(today, proposed, visits, visit_patch, s, days_planned=1).loc["total"]
     saved_hours = 39.0 / 60.0
     saved_drive_km = 35.0 - 8.0  # walking km cost nothing
     assert total["carer_hours_released"] == pytest.approx(saved_hours)
     assert total["care_hours_deliverable"] == pytest.approx(0.8 * saved_hours)
-    assert total["saved_cost_gbp"] == pytest.approx(saved_hours * 21.0 + saved_drive_km / 1.609344 * 0.45)
+    assert total["saved_cost_gbp"] == pytest.approx(
+        saved_hours * 21.0 + saved_drive_km / 1.609344 * 0.45
+    )
     assert total["saved_co2_kg"] == pytest.approx(saved_drive_km * 0.168)
     assert total["saved_travel_pct"] == pytest.approx(100 * 39.0 / 70.0)
     assert total["care_hours"] == pytest.approx((30 + 60 + 2 * 30) / 60)
@@ -65,7 +94,9 @@ def test_money_co2_and_hours_by_hand(case):
 
 def test_walk_share_and_weekly_scaling(case):
     visits, visit_patch, today, proposed = case
-    table = compare(today, proposed, visits, visit_patch, SavingsSettings(week_days=7), days_planned=1)
+    table = compare(
+        today, proposed, visits, visit_patch, SavingsSettings(week_days=7), days_planned=1
+    )
     assert table.loc["P01", "proposed_walk_share"] == 1.0
     assert table.loc["P02", "proposed_walk_share"] == 0.0
     assert table.loc["total", "proposed_walk_share"] == pytest.approx(2 / 3)

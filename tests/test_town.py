@@ -7,7 +7,13 @@ import networkx as nx
 import osmnx as ox
 import pytest
 
-from patchplan.examples.town import FOOTBRIDGE_ROW, RIVER_AFTER_COLUMN, grid_point, make_town, street_nodes
+from patchplan.examples.town import (
+    FOOTBRIDGE_ROW,
+    RIVER_AFTER_COLUMN,
+    grid_point,
+    make_town,
+    street_nodes,
+)
 from patchplan.matrix import NetworkTravel
 from patchplan.network import load_network
 
@@ -37,13 +43,23 @@ def test_osmnx_accepts_the_street_graph(town):
 
 
 def test_every_layer_is_labelled_synthetic(town):
-    for layer in (town.areas, town.neighbourhoods, town.pcns, town.practices, town.addresses, town.boundary):
+    for layer in (
+        town.areas,
+        town.neighbourhoods,
+        town.pcns,
+        town.practices,
+        town.addresses,
+        town.boundary,
+    ):
         assert layer["synthetic"].all()
     assert town.streets.graph["synthetic"] is True
 
 
 def test_walk_graph_keeps_the_footbridge_and_drive_graph_drops_it(graphs):
-    bridge = (street_nodes(RIVER_AFTER_COLUMN, FOOTBRIDGE_ROW), street_nodes(RIVER_AFTER_COLUMN + 1, FOOTBRIDGE_ROW))
+    bridge = (
+        street_nodes(RIVER_AFTER_COLUMN, FOOTBRIDGE_ROW),
+        street_nodes(RIVER_AFTER_COLUMN + 1, FOOTBRIDGE_ROW),
+    )
     assert graphs["walk"].has_edge(*bridge)
     assert not graphs["drive"].has_edge(*bridge)
 
@@ -57,7 +73,10 @@ def test_walkers_cannot_use_the_dual_carriageway(graphs):
 
 
 def test_one_way_gyratory_is_one_way_for_cars_only(graphs):
-    u, v = street_nodes(13, 8), street_nodes(14, 8)  # clockwise along the north side of the gyratory
+    u, v = (
+        street_nodes(13, 8),
+        street_nodes(14, 8),
+    )  # clockwise along the north side of the gyratory
     assert graphs["drive"].has_edge(u, v) and not graphs["drive"].has_edge(v, u)
     assert graphs["walk"].has_edge(u, v) and graphs["walk"].has_edge(v, u)
 
