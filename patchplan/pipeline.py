@@ -134,6 +134,21 @@ def _file_inputs(scenario: Scenario) -> StudyInputs:
     if areas is None:
         raise ScenarioError("[inputs] areas: a small-area layer with population is required")
     reports: dict[str, object] = {"areas": area_report}
+    practices = None
+    if (path := scenario.input_path("practices")) is not None:
+        practices = gpd.read_file(path).to_crs(CRS)
+    if inp.pcn_column and inp.pcn_column not in areas.columns:
+        # No area→PCN column (e.g. Rutland): each small area takes the PCN of the practice nearest
+        # its representative point, the usual proxy for the CCG's best-match assignment.
+        if practices is None or inp.pcn_column not in practices.columns:
+            raise ScenarioError(
+                f"[inputs] pcn_column: {inp.pcn_column!r} is a column of neither areas nor practices"
+            )
+        points = gpd.GeoDataFrame(geometry=areas.representative_point(), crs=CRS)
+        nearest = gpd.sjoin_nearest(points, practices[[inp.pcn_column, "geometry"]], how="left")
+        nearest = nearest.sort_values(inp.pcn_column, kind="stable")
+        areas[inp.pcn_column] = nearest[~nearest.index.duplicated()][inp.pcn_column].astype(str)
+        reports["pcn_assignment"] = "nearest practice to each small area"
     if inp.pcn_column:
         pcns = areas.rename(columns={inp.pcn_column: "pcn_id"})
     else:
@@ -144,9 +159,6 @@ def _file_inputs(scenario: Scenario) -> StudyInputs:
         scenario, "neighbourhoods", inp.neighbourhood_id, inp.neighbourhood_name or None
     )
     existing, reports["existing"] = _layer(scenario, "existing", inp.existing_id)
-    practices = None
-    if (path := scenario.input_path("practices")) is not None:
-        practices = gpd.read_file(path).to_crs(CRS)
     people_path, visits_path = scenario.input_path("people"), scenario.input_path("visits")
     if people_path and visits_path:
         postcodes = scenario.input_path("addresses")

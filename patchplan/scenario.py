@@ -15,7 +15,8 @@ Each TOML table maps onto the settings dataclass of the stage that owns it, by f
 
 A key that is not a field, or a value of the wrong type, is a :class:`ScenarioError` naming the file,
 the table and the key. Relative paths in ``[inputs]`` resolve against ``inputs.base_dir``, which itself
-resolves against the scenario file's folder; ``$VARS`` and ``~`` are expanded.
+resolves against the scenario file's folder; ``$VARS``, ``${VAR:-default}`` (the default when the
+variable is unset or empty) and ``~`` are expanded.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import os
+import re
 import tomllib
 import types
 import typing
@@ -69,7 +71,8 @@ class InputSettings:
     area_id : id column in ``areas``
     population_column : residents aged 65+ in ``areas``
     deprivation_column : IMD decile or rank in ``areas`` ("" for none)
-    pcn_column : column in ``areas`` that names each area's PCN ("" when ``pcns`` is a layer)
+    pcn_column : column in ``areas`` that names each area's PCN ("" when ``pcns`` is a layer); when
+        ``areas`` lacks it but ``practices`` has it, each area takes its nearest practice's PCN
     pcns : PCN boundary layer ("" when ``pcn_column`` is used)
     pcn_id : id column in ``pcns``
     neighbourhoods : neighbourhood layer ("" to use the small areas as neighbourhoods)
@@ -131,6 +134,15 @@ SECTIONS: dict[str, tuple[str, str]] = {
     "savings": ("patchplan.savings", "SavingsSettings"),
     "outputs": ("patchplan.scenario", "OutputSettings"),
 }
+
+
+_DEFAULTED_VAR = re.compile(r"\$\{(\w+):-([^}]*)\}")
+
+
+def _expand(text: str) -> str:
+    """Expand ``${VAR:-default}``, then ``$VAR``/``${VAR}`` and ``~``, as a POSIX shell would."""
+    text = _DEFAULTED_VAR.sub(lambda m: os.environ.get(m[1]) or m[2], text)
+    return os.path.expanduser(os.path.expandvars(text))
 
 
 def _settings_class(section: str) -> type:
@@ -276,9 +288,9 @@ class Scenario:
         if not value:
             return None
         here = self.path.parent if self.path else Path.cwd()
-        base = Path(os.path.expanduser(os.path.expandvars(self.inputs.base_dir)))
+        base = Path(_expand(self.inputs.base_dir))
         base = base if base.is_absolute() else here / base
-        file = Path(os.path.expanduser(os.path.expandvars(value)))
+        file = Path(_expand(value))
         return (file if file.is_absolute() else base / file).resolve()
 
     def replace(self, **sections: Any) -> Scenario:
