@@ -123,7 +123,7 @@ class PatchSettings:
     exact_max_blocks: int = 24
     walk_threshold_min: float = 15.0
     walk_speed_kmh: float = 4.5
-    locked: tuple[tuple[str, str], ...] | Mapping[str, str] = ()
+    locked: tuple[tuple[str, str], ...] | dict[str, str] = ()
     seeds: tuple[str, ...] = ()
 
     def lock_pairs(self) -> list[tuple[str, str]]:
