@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench bench-matrix bench-rounds bench-patches clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,8 +24,17 @@ lint: $(STAMP)
 	$(BIN)/ruff check patchplan tests benchmarks
 	$(BIN)/mypy patchplan
 
-bench: $(STAMP)
-	$(BIN)/python -m benchmarks.run
+# Each benchmark reports ratios against a named baseline measured in the same run (benchmarks/README.md).
+bench: bench-matrix bench-rounds bench-patches
+
+bench-matrix: $(STAMP)
+	$(BIN)/python -m benchmarks.bench_matrix --nx-sample 50
+
+bench-rounds: $(STAMP)
+	$(BIN)/python -m benchmarks.bench_rounds --limits 10 60
+
+bench-patches: $(STAMP)
+	$(BIN)/python -m benchmarks.bench_patches
 
 clean:
 	rm -rf $(VENV) outputs/maps/*.html .pytest_cache
