@@ -118,6 +118,41 @@ def _assumptions(result: StudyResult) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+COMMITTEE_COLUMNS = {
+    "hours_week": ("Care hours a week", "{:,.0f}"),
+    "people": ("People", "{:,.0f}"),
+    "providers": ("Providers", "{:,.0f}"),
+    "pcn_ids": ("PCNs", "{}"),
+    "today_travel_min": ("Travel today (h/week)", "{:,.0f}"),
+    "proposed_travel_min": ("Travel proposed (h/week)", "{:,.0f}"),
+    "saved_travel_pct": ("Travel saved", "{:.0f}%"),
+    "walk_visit_share": ("Visits on foot (walking carers only)", "{:.0%}"),
+    "proposed_walk_share": ("Visits on foot (mixed workforce)", "{:.0%}"),
+    "walk_class": ("Walking class", "{}"),
+}
+
+
+def committee_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """The per-lot table with readable headers and units; figures for fewer than 5 people withheld."""
+    table = summary.copy()
+    for col in ("today_travel_min", "proposed_travel_min"):
+        table[col] = table[col] / 60.0
+    out = pd.DataFrame(index=table.index.rename("Lot"))
+    for col, (title, fmt) in COMMITTEE_COLUMNS.items():
+        if col in table:
+            out[title] = [
+                "–"
+                if pd.isna(v) or v == ""
+                else fmt.format(v).replace(",", ", ")
+                if col == "pcn_ids"
+                else fmt.format(v)
+                for v in table[col]
+            ]
+    small = table["people"] < MIN_COUNT
+    out.loc[small, ["People", "Care hours a week"]] = "withheld"
+    return out
+
+
 def report_html(result: StudyResult, map_files: dict[str, Path], report_dir: Path) -> str:
     """The committee page: headline figures, summary table, maps, method notes, attributions."""
     study = result.scenario.study
@@ -146,9 +181,7 @@ def report_html(result: StudyResult, map_files: dict[str, Path], report_dir: Pat
         f'<div class="card"><div class="v">{html.escape(v)}</div><div class="k">{html.escape(k)}</div></div>'
         for k, v in headline
     )
-    summary = result.summary.copy()
-    small = summary["people"] < MIN_COUNT
-    summary.loc[small, ["people", "hours_week"]] = float("nan")
+    summary = committee_table(result.summary)
     frames = "".join(
         f'<h3>{html.escape(title)}</h3><iframe src="{html.escape(os.path.relpath(map_files[key], report_dir))}" loading="lazy"></iframe>'
         for key, title in (
@@ -188,7 +221,7 @@ iframe{{width:100%;height:520px;border:1px solid #ccc;border-radius:6px}} .src{{
 <h1>{html.escape(study.title)}</h1>
 {"".join(f'<div class="flag">{html.escape(f)}</div>' for f in flags)}
 <div class="cards">{cards}</div>
-<h2>Per lot</h2>{_table_html(summary)}
+<h2>Per lot</h2>{summary.to_html(classes="pp-table", border=0, escape=True, na_rep="–")}
 <p>Counts under {MIN_COUNT} people are withheld. Travel is minutes a week; walking share is the share of visits reached on foot.</p>
 <h2>Maps</h2>{frames}
 <h2>Savings beside published figures</h2><ul>{anchors}</ul>
