@@ -781,6 +781,8 @@ class _Search:
                         cand = (dv, dc, b)
                         if best is None or cand[:2] < best[:2]:
                             best = cand
+                    if best is None:
+                        continue
                     dv, dc, b = best
                     cheap_ok = dv < -1e-9 or (dv <= 1e-9 and dc < -1e-9)
                     if pieces.sum() == k and not cheap_ok:
@@ -936,33 +938,33 @@ def _cp_sat(
     h = np.round(ctx.hours * sh).astype(int)
     t = np.round(ctx.minutes * st).astype(int)
     model = cp_model.CpModel()
-    x = {(i, c): model.NewBoolVar(f"x{i}_{c}") for i in range(n) for c in range(n)}
+    x = {(i, c): model.new_bool_var(f"x{i}_{c}") for i in range(n) for c in range(n)}
     for i in range(n):
-        model.AddExactlyOne(x[i, c] for c in range(n))
+        model.add_exactly_one(x[i, c] for c in range(n))
         for c in range(n):
             if i != c:
-                model.AddImplication(x[i, c], x[c, c])
-    model.Add(sum(x[c, c] for c in range(n)) == k)
+                model.add_implication(x[i, c], x[c, c])
+    model.add(sum(x[c, c] for c in range(n)) == k)
     if with_balance:
         lo = math.ceil(prob.lower * sh - 1e-6)
         hi = math.floor(prob.upper * sh + 1e-6)
         for c in range(n):
             load = sum(int(h[i]) * x[i, c] for i in range(n))
-            model.Add(load >= lo * x[c, c])
-            model.Add(load <= hi * x[c, c])
+            model.add(load >= lo * x[c, c])
+            model.add(load <= hi * x[c, c])
     arcs = [(i, j) for i in range(n) for j in ctx.neighbours[i]]
     for c in range(n):
-        f = {a: model.NewIntVar(0, n - 1, f"f{c}_{a[0]}_{a[1]}") for a in arcs}
+        f = {a: model.new_int_var(0, n - 1, f"f{c}_{a[0]}_{a[1]}") for a in arcs}
         inflow: list[list] = [[] for _ in range(n)]
         outflow: list[list] = [[] for _ in range(n)]
         for (i, j), var in f.items():
-            model.Add(var <= (n - 1) * x[i, c])
-            model.Add(var <= (n - 1) * x[j, c])
+            model.add(var <= (n - 1) * x[i, c])
+            model.add(var <= (n - 1) * x[j, c])
             inflow[j].append(var)
             outflow[i].append(var)
         for i in range(n):
             if i != c:
-                model.Add(sum(inflow[i]) - sum(outflow[i]) == x[i, c])
+                model.add(sum(inflow[i]) - sum(outflow[i]) == x[i, c])
     # Locks: one label ⇒ same patch; two labels ⇒ different patches. Nest: a PCN moves as one.
     groups: dict[int, list[int]] = {}
     for u, p in enumerate(prob.unit_lock):
@@ -972,14 +974,15 @@ def _cp_sat(
     for g in together:
         for j in g[1:]:
             for c in range(n):
-                model.Add(x[g[0], c] == x[j, c])
+                model.add(x[g[0], c] == x[j, c])
     reps = [g[0] for g in groups.values()]
     for a_i, a in enumerate(reps):
         for b in reps[a_i + 1 :]:
             for c in range(n):
-                model.AddBoolOr([x[a, c].Not(), x[b, c].Not()])
-    cost = sum(
-        int(h[i] * t[i, c]) * x[i, c] for i in range(n) for c in range(n) if h[i] and t[i, c]
+                model.add_bool_or([x[a, c].negated(), x[b, c].negated()])
+    pairs = [(i, c) for i in range(n) for c in range(n) if h[i] and t[i, c]]
+    cost = cp_model.LinearExpr.weighted_sum(
+        [x[i, c] for i, c in pairs], [int(h[i] * t[i, c]) for i, c in pairs]
     )
     if s.pcn_policy == "align" and s.pcn_split_cost_min > 0:
         # Each PCN names a home patch (y) among the patches holding some of it; its hours in that
@@ -991,34 +994,34 @@ def _cp_sat(
             total_q = int(sum(h[i] for i in members))
             if not members:
                 continue
-            y = [model.NewBoolVar(f"home{q}_{c}") for c in range(n)]
-            model.AddExactlyOne(y)
+            y = [model.new_bool_var(f"home{q}_{c}") for c in range(n)]
+            model.add_exactly_one(y)
             aligned = []
             for c in range(n):
-                model.Add(y[c] <= sum(x[i, c] for i in members))
-                a = model.NewIntVar(0, total_q, f"aligned{q}_{c}")
-                model.Add(a <= total_q * y[c])
-                model.Add(a <= sum(int(h[i]) * x[i, c] for i in members))
-                aligned.append(a)
-            cost += w * (total_q - sum(aligned))
-    model.Minimize(cost)
+                model.add(y[c] <= sum(x[i, c] for i in members))
+                held = model.new_int_var(0, total_q, f"aligned{q}_{c}")
+                model.add(held <= total_q * y[c])
+                model.add(held <= sum(int(h[i]) * x[i, c] for i in members))
+                aligned.append(held)
+            cost += int(w) * (total_q - cp_model.LinearExpr.sum(aligned))
+    model.minimize(cost)
     if hint is not None:
         centres = _objective(hint, prob)[1]
         for i in range(n):
             for c in range(n):
-                model.AddHint(x[i, c], bool(centres[hint[i]] == c))
+                model.add_hint(x[i, c], bool(centres[hint[i]] == c))
     solver = cp_model.CpSolver()
     solver.parameters.num_workers = 1
     solver.parameters.random_seed = int(seed)
     solver.parameters.max_deterministic_time = float(s.time_limit_s)
     solver.parameters.linearization_level = 2
-    status = solver.Solve(model)
+    status = solver.solve(model)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return ("infeasible" if status == cp_model.INFEASIBLE else "unknown"), None, None
-    centre_of = np.array([next(c for c in range(n) if solver.Value(x[i, c])) for i in range(n)])
+    centre_of = np.array([next(c for c in range(n) if solver.value(x[i, c])) for i in range(n)])
     order = sorted(set(centre_of.tolist()))
     labels = np.array([order.index(c) for c in centre_of])
-    obj, bound = solver.ObjectiveValue(), solver.BestObjectiveBound()
+    obj, bound = solver.objective_value, solver.best_objective_bound
     gap = 0.0 if status == cp_model.OPTIMAL else max(0.0, (obj - bound) / max(abs(obj), 1e-9))
     return ("optimal" if status == cp_model.OPTIMAL else "feasible"), labels, gap
 
