@@ -80,7 +80,12 @@ def _run(scenario: Scenario) -> dict[str, Path]:
         f"[bold]{scenario.study.title}[/]" + (f"  [red]({'; '.join(flags)})[/]" if flags else "")
     )
     with console.status("running") as status:
-        result = run(scenario, progress=lambda msg: (status.update(msg), console.log(msg)))
+
+        def progress(message: str) -> None:
+            status.update(message)
+            console.log(message)
+
+        result = run(scenario, progress=progress)
     if result.estimate:
         console.print(
             "[red]Travel times are a STRAIGHT-LINE ESTIMATE (no street network given).[/]"

@@ -45,7 +45,7 @@ class OfflineMap(folium.Map):
         static = resources.files("patchplan.static")
         css = (static / "leaflet.css").read_text(encoding="utf-8")
         js = (static / "leaflet.js").read_text(encoding="utf-8")
-        header = self.get_root().header
+        header = self.get_root().header  # type: ignore[attr-defined]  # the root is a Figure
         header.add_child(be.Element(f"<style>{css}</style>"), name="leaflet_css_inline")
         header.add_child(be.Element(f"<script>{js}</script>"), name="leaflet_js_inline")
         header.add_child(be.Element(_BASE_STYLE), name="patchplan_style")
@@ -85,7 +85,7 @@ def _new_map(frame: gpd.GeoDataFrame) -> OfflineMap:
 
 
 def _panel(fmap: folium.Map, css_class: str, inner_html: str) -> None:
-    fmap.get_root().html.add_child(
+    fmap.get_root().html.add_child(  # type: ignore[attr-defined]  # the root is a Figure
         be.Element(f'<div class="pp-panel {css_class}">{inner_html}</div>')
     )
 

@@ -20,6 +20,7 @@ import html
 import os
 from pathlib import Path
 
+import folium
 import geopandas as gpd
 import pandas as pd
 
@@ -51,10 +52,10 @@ def _savings_areas(result: StudyResult) -> gpd.GeoDataFrame:
     return people.merge(table, on="patch_id", how="left")
 
 
-def build_maps(result: StudyResult) -> dict[str, object]:
+def build_maps(result: StudyResult) -> dict[str, folium.Map]:
     """The four maps of a study as ``folium.Map`` objects, keyed by file suffix."""
     study = result.scenario.study
-    flags = {"synthetic": study.synthetic, "estimate": result.estimate}
+    synthetic, estimate = study.synthetic, result.estimate
     patches = published_patches(result)
     built = {
         "": maps.lots_map(
@@ -62,15 +63,22 @@ def build_maps(result: StudyResult) -> dict[str, object]:
             result.inputs.pcns,
             result.inputs.neighbourhoods,
             title=f"{study.title}: proposed lots",
-            **flags,
+            synthetic=synthetic,
+            estimate=estimate,
         ),
         "-savings": maps.savings_map(
-            _savings_areas(result), title=f"{study.title}: carer travel saved", **flags
+            _savings_areas(result),
+            title=f"{study.title}: carer travel saved",
+            synthetic=synthetic,
+            estimate=estimate,
         ),
     }
     if "walk_class" in patches:
         built["-walkability"] = maps.walkability_map(
-            patches.dropna(subset=["walk_class"]), title=f"{study.title}: walking", **flags
+            patches.dropna(subset=["walk_class"]),
+            title=f"{study.title}: walking",
+            synthetic=synthetic,
+            estimate=estimate,
         )
     if result.scenario.outputs.internal_maps and not result.proposed.rounds.empty:
         legs = rounds_legs(result)
@@ -78,7 +86,8 @@ def build_maps(result: StudyResult) -> dict[str, object]:
             legs,
             result.design.patches,
             title=f"{study.title}: proposed rounds, day {study.days[0]}",
-            **flags,
+            synthetic=synthetic,
+            estimate=estimate,
         )
     return built
 

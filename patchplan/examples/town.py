@@ -126,7 +126,7 @@ def _streets() -> nx.MultiDiGraph:
             b.node(_node(col, row), *_xy(col, row))
 
     c0, c1, r0, r1 = GYRATORY
-    gyratory_edges = set()
+    gyratory_edges: set[frozenset[tuple[int, int]]] = set()
     ring = (
         [(c, r1) for c in range(c0, c1 + 1)]
         + [(c1, r) for r in range(r1 - 1, r0 - 1, -1)]
@@ -182,7 +182,8 @@ def _streets() -> nx.MultiDiGraph:
 
     # Dual carriageway bypass: one-way trunk carriageways, no walkers; slip roads at 3 junctions.
     east_y, west_y = BYPASS_Y
-    east_nodes, west_nodes = [], []
+    east_nodes: list[int] = []
+    west_nodes: list[int] = []
     for col in range(COLUMNS):
         x = ORIGIN_E + col * SPACING_M
         for y_off, seq, base in ((east_y, east_nodes, 10_000), (west_y, west_nodes, 20_000)):
