@@ -332,6 +332,98 @@ def _packed(graph: CSRGraph) -> tuple[object, float, float, float] | None:
     return result
 
 
+@dataclass(frozen=True)
+class _Core:
+    """The graph with its dead-end trees peeled off, in packed weights (see :func:`_contracted`).
+
+    ``root[v]`` is the core node that tree node ``v`` hangs off (``v`` itself for a core node);
+    ``up[v]`` / ``down[v]`` the packed cost of the tree path ``v`` → root / root → ``v``;
+    ``anc[k][v]`` the 2**k-th ancestor of ``v`` in its tree (roots are their own parents) and
+    ``depth[v]`` its depth below the root; ``core_id[v]`` the row of core node ``v`` in ``csr``.
+    """
+
+    csr: object
+    core_id: np.ndarray
+    root: np.ndarray
+    up: np.ndarray
+    down: np.ndarray
+    anc: list[np.ndarray]
+    depth: np.ndarray
+
+    def lca(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Lowest common ancestor of each pair (``a``, ``b``) of nodes hanging off the same root."""
+        a, b = a.copy(), b.copy()
+        swap = self.depth[a] < self.depth[b]
+        a[swap], b[swap] = b[swap], a[swap]
+        diff = self.depth[a] - self.depth[b]
+        for k, anc in enumerate(self.anc):
+            step = (diff >> k) & 1 == 1
+            a[step] = anc[a[step]]
+        for anc in reversed(self.anc):
+            move = anc[a] != anc[b]
+            a[move], b[move] = anc[a[move]], anc[b[move]]
+        return np.where(a == b, a, self.anc[0][a])
+
+
+def _contracted(graph: CSRGraph, pcsr) -> _Core:
+    """Peel the dead-end trees off ``graph`` (packed CSR ``pcsr``), once per graph.
+
+    A node with a single neighbour (either direction) joins its neighbour's tree, repeatedly, so
+    every tree hangs off one core node. A shortest path between two nodes of different trees
+    leaves one through its root and enters the other through its root, and a path inside a tree
+    is the tree path (leaving would pass the root twice), so with packed integer weights
+    ``d(s, t) = up[s] + d_core(root[s], root[t]) + down[t]``, or the tree path through their
+    lowest common ancestor when both hang off the same root: the same sums the whole-graph pass
+    gives, exactly. Only used on strongly connected graphs (where every tree edge is two-way).
+    """
+    if "core" in graph._derived:
+        return graph._derived["core"]
+    import scipy.sparse as sp
+
+    n = graph.n
+    sym = (pcsr + pcsr.T).tocsr()
+    indptr, indices = sym.indptr, sym.indices
+    degree = np.diff(indptr).astype(np.int64)
+    parent = np.arange(n)
+    removed = np.zeros(n, dtype=bool)
+    order: list[int] = []
+    stack = np.flatnonzero(degree == 1).tolist()
+    while stack:
+        v = stack.pop()
+        if removed[v] or degree[v] != 1:
+            continue
+        nbrs = indices[indptr[v] : indptr[v + 1]]
+        u = int(nbrs[~removed[nbrs]][0])
+        removed[v], parent[v] = True, u
+        order.append(v)
+        degree[u] -= 1
+        if degree[u] == 1:
+            stack.append(u)
+    peeled = np.array(order[::-1], dtype=np.int64)  # parents before their children
+    root = np.arange(n)
+    up, down, depth = np.zeros(n), np.zeros(n), np.zeros(n, dtype=np.int64)
+    if peeled.size:
+        par = parent[peeled]
+        up_edge = np.asarray(pcsr[peeled, par]).ravel()
+        down_edge = np.asarray(pcsr[par, peeled]).ravel()
+        up_edge[up_edge == 0] = np.inf  # no edge that way (not on a strongly connected graph)
+        down_edge[down_edge == 0] = np.inf
+        for v, p, ue, de in zip(peeled, par, up_edge, down_edge, strict=True):
+            root[v], depth[v] = root[p], depth[p] + 1
+            up[v], down[v] = ue + up[p], down[p] + de
+    anc = [parent]
+    while (1 << len(anc)) <= depth.max(initial=0):
+        anc.append(anc[-1][anc[-1]])
+    core = np.flatnonzero(~removed)
+    core_id = np.full(n, -1, dtype=np.int64)
+    core_id[core] = np.arange(core.size)
+    sub = sp.csr_matrix(pcsr)[core][:, core]
+    result = _Core(sp.csr_matrix(sub), core_id, root, up, down, anc, depth)
+    graph._derived["core"] = result
+    log.debug("travel_times: %d of %d nodes in dead-end trees", peeled.size, n)
+    return result
+
+
 def _tree_sums(pred: np.ndarray, graph: CSRGraph, attr: str) -> np.ndarray:
     """Sum of edge ``attr`` along each shortest-path tree from its root, by pointer jumping.
 
@@ -351,6 +443,73 @@ def _tree_sums(pred: np.ndarray, graph: CSRGraph, attr: str) -> np.ndarray:
         parent = grand
 
 
+PARALLEL_MIN_WORK = 1e8
+"""Below this many (origins × core nodes + edges) Dijkstra steps, one process: on Rutland-sized
+graphs a fork does not pay for itself on a shared 2-core machine (measured); above, up to 2."""
+
+
+def _rows(pcsr, sources: np.ndarray, cols: np.ndarray, per_chunk: int) -> np.ndarray:
+    """Dijkstra rows from ``sources`` on ``pcsr``, columns ``cols``, ``per_chunk`` rows a call."""
+    from scipy.sparse.csgraph import dijkstra
+
+    out = np.empty((len(sources), len(cols)))
+    for start in range(0, len(sources), per_chunk):
+        part = sources[start : start + per_chunk]
+        out[start : start + len(part)] = dijkstra(pcsr, directed=True, indices=part)[:, cols]
+    return out
+
+
+def _default_workers() -> int:
+    import multiprocessing as mp
+    import os
+
+    if mp.current_process().daemon or "fork" not in mp.get_all_start_methods():
+        return 1
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(2, cores))
+
+
+def _parallel_rows(
+    pcsr, sources: np.ndarray, cols: np.ndarray, per_chunk: int, workers: int
+) -> np.ndarray:
+    """:func:`_rows`, the origins split between this process and ``workers - 1`` forked ones."""
+    if workers <= 1 or len(sources) < 2 * workers:
+        return _rows(pcsr, sources, cols, per_chunk)
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    parts = np.array_split(sources, workers)
+    with ProcessPoolExecutor(workers - 1, mp_context=mp.get_context("fork")) as pool:
+        futures = [pool.submit(_rows, pcsr, part, cols, per_chunk) for part in parts[1:]]
+        first = _rows(pcsr, parts[0], cols, per_chunk)
+        return np.concatenate([first, *(f.result() for f in futures)])
+
+
+def _split(packed: np.ndarray, bits: float) -> tuple[np.ndarray, np.ndarray]:
+    """Packed integer sums → (primary, secondary) integer parts; inf → (inf, NaN)."""
+    high = np.floor(packed / 2.0**bits)
+    return high, packed - high * 2.0**bits
+
+
+def _same_tree_pairs(core: _Core, orig: np.ndarray, dest: np.ndarray) -> tuple[np.ndarray, ...]:
+    """(row, column) of every pair of tree nodes hanging off the same root."""
+    ro, rd = core.root[orig], core.root[dest]
+    rows = np.flatnonzero(ro != orig)
+    cols = np.flatnonzero(rd != dest)
+    if not rows.size or not cols.size:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    cols = cols[np.argsort(rd[cols], kind="stable")]
+    keys = rd[cols]
+    lo = np.searchsorted(keys, ro[rows], "left")
+    counts = np.searchsorted(keys, ro[rows], "right") - lo
+    total = int(counts.sum())
+    starts = np.repeat(np.cumsum(counts) - counts - lo, counts)
+    return np.repeat(rows, counts), cols[np.arange(total) - starts]
+
+
 def travel_times(
     graph: nx.MultiDiGraph | CSRGraph,
     origin_nodes: Sequence[Hashable] | np.ndarray,
@@ -360,8 +519,15 @@ def travel_times(
     with_metres: bool = True,
     memory_bytes: int = MATRIX_MEMORY_BYTES,
     packed: bool = True,
+    workers: int | None = None,
 ) -> TravelMatrix:
     """Node-to-node travel on ``graph`` by multi-source Dijkstra (scipy.sparse.csgraph).
+
+    On a strongly connected graph (what :func:`patchplan.network.load_network` keeps) Dijkstra
+    runs on packed integer weights (see :func:`_packed`) over the graph's core, its dead-end trees
+    peeled off (see :func:`_contracted`), once per distinct core node the origins hang off; a tree
+    node's figures are its root's plus the exact tree-path offsets. Otherwise it runs on the whole
+    graph and the second sum is accumulated along the predecessor tree.
 
     Parameters
     ----------
@@ -373,15 +539,19 @@ def travel_times(
     weight : {"minutes", "length"}
         What the paths minimise: the fastest (default) or the shortest path.
     with_metres : bool
-        Also sum the other attribute along each chosen path (``metres`` for the fastest path).
-        When False, ``metres`` is NaN unless ``weight="length"``.
+        Also report the other attribute summed along each chosen path (``metres`` for the fastest
+        path). When False, ``metres`` is NaN unless ``weight="length"``.
     packed : bool
-        Get both sums from one Dijkstra pass on packed integer weights (see :func:`_packed`;
-        minutes are then exact to about 1e-6 min per edge and metres to 0.01 m per edge). When
-        False, or when the graph is not strongly connected, the second sum is accumulated along
-        the predecessor tree instead (exact, about twice as slow).
+        Get both sums from one Dijkstra pass on packed integer weights (minutes are then exact to
+        about 1e-6 min per edge and metres to 0.01 m per edge) on the contracted core. When False,
+        or when the graph is not strongly connected, Dijkstra runs on the whole graph on float
+        weights and the second sum is accumulated along the predecessor tree (exact, slower).
     memory_bytes : int
         Working memory for one chunk of origins (about 40 bytes × nodes per origin row).
+    workers : int, optional
+        Processes sharing the Dijkstra rows (this one and ``workers - 1`` forked ones). Default:
+        up to 2 (the cores available) when the job is large enough to pay for a fork
+        (``PARALLEL_MIN_WORK``), else 1; always 1 inside a daemon worker process.
 
     Returns
     -------
@@ -390,51 +560,90 @@ def travel_times(
         n_orig × n_dest floats. Where no path exists ``reachable`` is False and both hold NaN
         (``n_unreachable`` counts them). No access legs, no parking: nodes only.
     """
-    from scipy.sparse.csgraph import dijkstra
-
     csr = graph if isinstance(graph, CSRGraph) else csr_graph(graph, weight)
     weight = csr.weight
     orig = csr.positions(origin_nodes)
     dest = orig if destination_nodes is None else csr.positions(destination_nodes)
+    sums = with_metres or weight == "length"
+    packing = _packed(csr) if packed else None
+    if packing is not None:
+        pcsr, bits, scale, sec_scale = packing
+        core = _contracted(csr, pcsr)
+        u_src, inv_src = np.unique(core.root[orig], return_inverse=True)
+        u_col, inv_col = np.unique(core.root[dest], return_inverse=True)
+        per_chunk = max(1, int(memory_bytes // (40 * max(core.csr.shape[0], 1))))
+        if workers is None:
+            work = len(u_src) * (core.csr.nnz + core.csr.shape[0])
+            workers = _default_workers() if work >= PARALLEL_MIN_WORK else 1
+        rows = _parallel_rows(
+            core.csr, core.core_id[u_src], core.core_id[u_col], per_chunk, workers
+        )
+        # packed sums of shortest paths never carry from the secondary into the primary part, so
+        # each piece splits exactly and the integer parts add up to the whole-path split
+        weights, others = _split(rows, bits)
+        rows_finite = weights  # tree offsets are finite: reachability is the core's
+        del rows
+        up_w, up_o = _split(core.up, bits)
+        down_w, down_o = _split(core.down, bits)
+        i, j = _same_tree_pairs(core, orig, dest)
+        lca = core.lca(orig[i], dest[j])
+        tree_w, tree_o = _split(
+            (core.up[orig[i]] - core.up[lca]) + (core.down[dest[j]] - core.down[lca]), bits
+        )
+        out = []
+        for part, up_part, down_part, tree, unit in (
+            (weights, up_w, down_w, tree_w, scale),
+            (others, up_o, down_o, tree_o, sec_scale),
+        ):
+            full = np.take(part[inv_src], inv_col, axis=1)
+            full += up_part[orig][:, None]
+            full += down_part[dest][None, :]
+            full[i, j] = tree
+            out.append(np.divide(full, unit, out=full))
+        weights, others = out
+        finite = np.isfinite(rows_finite)
+        reachable = (
+            np.ones(weights.shape, dtype=bool)
+            if finite.all()
+            else np.take(finite[inv_src], inv_col, axis=1)
+        )
+    else:
+        weights, others = _whole_graph(csr, orig, dest, sums, memory_bytes)
+        reachable = np.isfinite(weights)
+    if not reachable.all():
+        weights[~reachable] = np.nan
+        others[~reachable] = np.nan
+        log.info(
+            "travel_times: %d of %d node pairs unreachable", (~reachable).sum(), reachable.size
+        )
+    minutes, metres = (weights, others) if weight == "minutes" else (others, weights)
+    if not sums:
+        metres = np.full_like(minutes, np.nan)
+    mode = "unknown" if isinstance(graph, CSRGraph) else str(graph.graph.get("mode", "unknown"))
+    return TravelMatrix(minutes=minutes, metres=metres, reachable=reachable, mode=mode)
+
+
+def _whole_graph(
+    csr: CSRGraph, orig: np.ndarray, dest: np.ndarray, sums: bool, memory_bytes: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Float Dijkstra on the whole graph (the fallback): (weight sums, other sums or NaN)."""
+    from scipy.sparse.csgraph import dijkstra
+
+    other = "length" if csr.weight == "minutes" else "minutes"
     u_orig, inv_orig = np.unique(orig, return_inverse=True)
     u_dest, inv_dest = np.unique(dest, return_inverse=True)
-    other = "length" if weight == "minutes" else "minutes"
-    sums = with_metres or weight == "length"
     out_w = np.empty((len(u_orig), len(u_dest)))
     out_o = np.full((len(u_orig), len(u_dest)), np.nan)
     chunk = max(1, int(memory_bytes // (40 * max(csr.n, 1))))
-    packing = _packed(csr) if sums and packed else None
     for start in range(0, len(u_orig), chunk):
         sources = u_orig[start : start + chunk]
-        if packing is not None:
-            pcsr, bits, scale, sec_scale = packing
-            both = dijkstra(pcsr, directed=True, indices=sources)[:, u_dest]
-            high = np.floor(both / 2.0**bits)
-            out_o[start : start + len(sources)] = (both - high * 2.0**bits) / sec_scale
-            dist = high / scale
-            dist[~np.isfinite(both)] = np.inf
-            out_w[start : start + len(sources)] = dist
-            continue
         if sums:
             dist, pred = dijkstra(csr.csr, directed=True, indices=sources, return_predecessors=True)
             out_o[start : start + len(sources)] = _tree_sums(pred, csr, other)[:, u_dest]
         else:
             dist = dijkstra(csr.csr, directed=True, indices=sources)
         out_w[start : start + len(sources)] = dist[:, u_dest]
-    reachable = np.isfinite(out_w)[inv_orig][:, inv_dest]
-    weights = out_w[inv_orig][:, inv_dest]
-    others = out_o[inv_orig][:, inv_dest]
-    weights[~reachable] = np.nan
-    others[~reachable] = np.nan
-    minutes, metres = (weights, others) if weight == "minutes" else (others, weights)
-    if not sums:
-        metres = np.full_like(minutes, np.nan)
-    mode = "unknown" if isinstance(graph, CSRGraph) else str(graph.graph.get("mode", "unknown"))
-    if (~reachable).any():
-        log.info(
-            "travel_times: %d of %d node pairs unreachable", (~reachable).sum(), reachable.size
-        )
-    return TravelMatrix(minutes=minutes, metres=metres, reachable=reachable, mode=mode)
+    return out_w[inv_orig][:, inv_dest], out_o[inv_orig][:, inv_dest]
 
 
 def _empty_rejects() -> pd.DataFrame:

@@ -147,3 +147,109 @@ def test_straight_line_estimate_is_labelled_and_uses_circuity():
     assert estimate.estimate is True and estimate.mode == "walk"
     assert estimate.metres[0, 1] == pytest.approx(5000 * 1.3)
     assert estimate.minutes[0, 1] == pytest.approx(5000 * 1.3 / (4500 / 60))
+
+
+def _graph_with_trees(seed: int) -> nx.MultiDiGraph:
+    """A strongly connected core (a one-way ring with two-way chords) with dead-end trees hung
+    off it; tree edges are two-way with different minutes each way, some parallel edges."""
+    rng = np.random.default_rng(seed)
+    graph = nx.MultiDiGraph(crs="EPSG:27700", mode="drive")
+    ring = 12
+    for node in range(ring):
+        length = float(rng.uniform(50, 500))
+        graph.add_edge(
+            node, (node + 1) % ring, length=length, minutes=length / rng.uniform(200, 800)
+        )
+    for _ in range(4):
+        a, b = (int(x) for x in rng.choice(ring, 2, replace=False))
+        length = float(rng.uniform(50, 500))
+        graph.add_edge(a, b, length=length, minutes=float(rng.uniform(0.2, 2)))
+        graph.add_edge(b, a, length=length, minutes=float(rng.uniform(0.2, 2)))
+    for node in range(ring, ring + 40):  # each new node hangs off an earlier one
+        parent = int(rng.integers(0, node))
+        length = float(rng.uniform(20, 300))
+        graph.add_edge(node, parent, length=length, minutes=float(rng.uniform(0.1, 1)))
+        graph.add_edge(parent, node, length=length, minutes=float(rng.uniform(0.1, 1)))
+        if rng.random() < 0.2:  # a slower parallel edge, never used
+            graph.add_edge(parent, node, length=length / 2, minutes=5.0)
+    for node in graph.nodes:
+        graph.nodes[node].update(x=0.0, y=0.0)
+    return graph
+
+
+def _networkx_fastest(graph: nx.MultiDiGraph, origin) -> tuple[dict, dict]:
+    minutes, paths = nx.single_source_dijkstra(graph, origin, weight="minutes")
+    metres = {
+        dest: sum(
+            min(graph.get_edge_data(u, v).values(), key=lambda d: d["minutes"])["length"]
+            for u, v in zip(path[:-1], path[1:], strict=True)
+        )
+        for dest, path in paths.items()
+    }
+    return minutes, metres
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_dead_end_trees_are_answered_exactly_from_their_root(seed):
+    graph = _graph_with_trees(seed)
+    csr = csr_graph(graph)
+    from patchplan.matrix import _contracted, _packed
+
+    core = _contracted(csr, _packed(csr)[0])
+    tree_nodes = csr.nodes[core.root != np.arange(csr.n)]
+    assert len(tree_nodes) >= 20 and core.depth.max() >= 3  # deep trees, same-tree pairs
+    nodes = sorted(graph.nodes)
+    result = travel_times(graph, nodes, nodes[::-1])
+    whole = travel_times(graph, nodes, nodes[::-1], packed=False)  # no contraction
+    assert result.reachable.all()
+    for i, origin in enumerate(nodes):
+        minutes, metres = _networkx_fastest(graph, origin)
+        np.testing.assert_allclose(
+            result.minutes[i], [minutes[d] for d in nodes[::-1]], rtol=0, atol=1e-5
+        )
+        np.testing.assert_allclose(
+            result.metres[i], [metres[d] for d in nodes[::-1]], rtol=0, atol=0.05
+        )
+    np.testing.assert_allclose(result.minutes, whole.minutes, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(result.metres, whole.metres, rtol=0, atol=0.05)
+    # shortest paths (weight="length") on the same contraction
+    shortest = travel_times(graph, nodes, nodes, weight="length")
+    for i, origin in enumerate(nodes[:10]):
+        length = nx.single_source_dijkstra_path_length(graph, origin, weight="length")
+        np.testing.assert_allclose(
+            shortest.metres[i], [length[d] for d in nodes], rtol=0, atol=0.05
+        )
+
+
+def test_rutland_tree_nodes_as_origins_and_destinations(rutland_drive):
+    csr = csr_graph(rutland_drive)
+    from patchplan.matrix import _contracted, _packed
+
+    core = _contracted(csr, _packed(csr)[0])
+    in_tree = core.root != np.arange(csr.n)
+    assert in_tree.mean() > 0.3  # about 1/3 of Rutland drive nodes hang off the core
+    deep = np.flatnonzero(core.depth >= 3)
+    # deep tree nodes, their siblings in the same tree, and their roots
+    same_tree = np.flatnonzero(np.isin(core.root, core.root[deep[:15]]) & in_tree)
+    origins = csr.nodes[np.concatenate([deep[:15], core.root[deep[:5]]])]
+    destinations = csr.nodes[same_tree[:60]]
+    result = travel_times(rutland_drive, origins, destinations)
+    whole = travel_times(rutland_drive, origins, destinations, packed=False)
+    np.testing.assert_allclose(result.minutes, whole.minutes, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(result.metres, whole.metres, rtol=0, atol=1.0)
+    for i, origin in enumerate(origins[:6].tolist()):
+        minutes = nx.single_source_dijkstra_path_length(rutland_drive, origin, weight="minutes")
+        expected = [minutes[d] for d in destinations.tolist()]
+        np.testing.assert_allclose(result.minutes[i], expected, rtol=0, atol=1e-5)
+
+
+def test_two_processes_give_the_same_matrix_as_one(rutland_drive):
+    origins = _sample_nodes(rutland_drive, 40, seed=8)
+    destinations = _sample_nodes(rutland_drive, 30, seed=9)
+    one = travel_times(rutland_drive, origins, destinations, workers=1)
+    two = travel_times(rutland_drive, origins, destinations, workers=2)
+    np.testing.assert_array_equal(one.minutes, two.minutes)
+    np.testing.assert_array_equal(one.metres, two.metres)
+    minutes_only = travel_times(rutland_drive, origins, destinations, with_metres=False)
+    np.testing.assert_array_equal(minutes_only.minutes, one.minutes)
+    assert np.isnan(minutes_only.metres).all()
