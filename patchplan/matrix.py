@@ -31,6 +31,7 @@ from shapely.geometry import LineString, Point
 
 if TYPE_CHECKING:
     import networkx as nx
+    import scipy.sparse as sp
 
     from patchplan.network import NetworkSettings
 
@@ -74,8 +75,15 @@ class TravelMatrix:
 class TravelTimes(Protocol):
     """Anything that gives travel-time matrices and leg geometries for one mode."""
 
-    mode: str
-    estimate: bool
+    @property
+    def mode(self) -> str:
+        """walk | cycle | drive."""
+        ...
+
+    @property
+    def estimate(self) -> bool:
+        """True for the straight-line estimate, which every output using it must label."""
+        ...
 
     def matrix(
         self, origins: gpd.GeoSeries, destinations: gpd.GeoSeries | None = None
@@ -181,7 +189,7 @@ class CSRGraph:
 
     nodes: np.ndarray
     weight: str
-    csr: object
+    csr: sp.csr_matrix
     keys: np.ndarray
     minutes: np.ndarray
     length: np.ndarray
@@ -342,7 +350,7 @@ class _Core:
     ``depth[v]`` its depth below the root; ``core_id[v]`` the row of core node ``v`` in ``csr``.
     """
 
-    csr: object
+    csr: sp.csr_matrix
     core_id: np.ndarray
     root: np.ndarray
     up: np.ndarray
