@@ -337,7 +337,7 @@ def _graph_from_osm_file(path: Path, mode: str, settings: NetworkSettings) -> nx
     try:
         processor = osmium.FileProcessor(str(path), osmium.osm.NODE | osmium.osm.WAY)
         for way in processor.with_locations():
-            if not way.is_way():
+            if not isinstance(way, osmium.osm.Way):
                 continue
             tags = {t.k: t.v for t in way.tags}
             if "highway" not in tags:
