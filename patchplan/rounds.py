@@ -140,6 +140,13 @@ class RoundsSettings:
     seed_with_pyvrp : seed OR-Tools with PyVRP routes when PyVRP is installed.
     seed_iterations : PyVRP iterations for the seed (when deterministic).
     seed_time_share : share of ``time_limit_s`` given to the PyVRP seed (when not deterministic).
+    stall_solutions : when deterministic, also stop guided local search after this many accepted
+        solutions in a row without a new best objective (0 = only ``solution_limit``). Once the
+        search is on a plateau each accepted solution costs a full neighbourhood scan, so this is
+        what keeps large days inside the time cap.
+    scheduling_filters : let OR-Tools filter moves with its LP/MIP schedulers (breaks, soft
+        bounds). Off by default: with breaks they cost ~100 µs per candidate move; feasibility is
+        still enforced by OR-Tools' constraint propagation on every move accepted.
     """
 
     time_limit_s: float = 10.0
@@ -156,6 +163,8 @@ class RoundsSettings:
     seed_with_pyvrp: bool = True
     seed_iterations: int = 2_000
     seed_time_share: float = 0.5
+    stall_solutions: int = 40
+    scheduling_filters: bool = False
 
 
 @dataclass
@@ -552,6 +561,7 @@ def _solve_day(day: _Day, settings: RoundsSettings) -> dict:
     )
     if settings.deterministic:
         params.solution_limit = settings.solution_limit
+    params.disable_scheduling_beware_this_may_degrade_performance = not settings.scheduling_filters
 
     seed_routes = None
     has_pairs = bool((v["carers"].to_numpy()[served] == 2).any())
@@ -560,6 +570,7 @@ def _solve_day(day: _Day, settings: RoundsSettings) -> dict:
         seed_routes = _pyvrp_seed(day, allowed, served, settings, settings.time_limit_s * share)
     remaining = max(0.1, settings.time_limit_s - (time.monotonic() - t0))
     params.time_limit.FromMilliseconds(int(remaining * 1000))
+    stall = _StallStop(routing, settings.stall_solutions if settings.deterministic else 0)
     routing.CloseModelWithParameters(params)
 
     solution = None
@@ -576,6 +587,7 @@ def _solve_day(day: _Day, settings: RoundsSettings) -> dict:
                    and all(n not in r for r in routes)]  # fmt: skip
         routes, placed_singles = _insert_singles(routing, manager, routes, singles, ctx, windows)
         initial = placed_singles or placed or initial
+    stall.armed = True  # route reads before this point are not search steps
     if initial is not None:
         solution = routing.SolveFromAssignmentWithParameters(initial, params)
     if solution is None:
@@ -585,6 +597,34 @@ def _solve_day(day: _Day, settings: RoundsSettings) -> dict:
         raise RoundsError("OR-Tools found no solution, not even with every visit unserved")
     elapsed = time.monotonic() - t0
     return _extract(day, routing, manager, solution, reasons, break_vars, settings, elapsed)
+
+
+class _StallStop:
+    """Stop the search after ``limit`` accepted solutions in a row without a new best objective.
+
+    A work count, not a clock, so the result is deterministic. Registered as an OR-Tools
+    at-solution callback before the model is closed; it counts only once ``armed`` (the local
+    search), not the route reads of the construction.
+    """
+
+    def __init__(self, routing, limit: int):
+        self.routing, self.limit = routing, limit
+        self.best: int | None = None
+        self.since = 0
+        self.armed = False
+        if limit > 0:
+            routing.AddAtSolutionCallback(self)
+
+    def __call__(self) -> None:
+        if not self.armed:
+            return
+        cost = self.routing.CostVar().Value()
+        if self.best is None or cost < self.best:
+            self.best, self.since = cost, 0
+            return
+        self.since += 1
+        if self.since >= self.limit:
+            self.routing.solver().FinishCurrentSearch()
 
 
 def _read_routes(routing, manager, routes: list[list[int]]):

@@ -273,3 +273,33 @@ def test_leg_geometry_is_drawn_for_every_row(busy_day):
     assert legs.crs == "EPSG:27700"
     moving = legs[legs.travel_m > 0]
     assert np.allclose(moving.length * 1.0, moving.travel_m / 1.4, rtol=0.3)
+
+
+def test_a_demo_sized_day_with_double_ups_stops_on_work_counts_not_the_clock():
+    rng = np.random.default_rng(7)
+    n = 150
+    earliest = rng.choice([450, 480, 540, 600, 690, 750, 990, 1050, 1110, 1200], n)
+    visits = make_visits([
+        {"visit_id": f"v{i}", "x": float(x), "y": float(y), "earliest": int(e),
+         "latest": int(e) + 60, "duration": int(rng.choice([15, 30, 45])),
+         "carers": 2 if i % 10 == 0 else 1}
+        for i, (x, y, e) in enumerate(zip(*rng.uniform(-2500, 2500, (2, n)), earliest, strict=True))
+    ])  # fmt: skip
+    early = make_carers(16, shift_start=420, shift_end=870, max_minutes=450, break_earliest=600,
+                        break_latest=690, break_minutes=30)  # fmt: skip
+    late = make_carers(16, shift_start=900, shift_end=1350, max_minutes=450, break_earliest=1080,
+                       break_latest=1170, break_minutes=30)  # fmt: skip
+    late["carer_id"] = [f"d{j}" for j in range(16)]
+    carers = pd.concat([early, late], ignore_index=True)
+    carers["mode"] = ["walk", "drive"] * 16
+    settings = RoundsSettings(time_limit_s=120)  # the cap is a safety net only
+    a = plan_rounds(visits, carers, TRAVEL, settings)
+    b = plan_rounds(visits, carers, TRAVEL, settings)
+    assert a.kpis["time_limit_reached"] == 0 and b.kpis["time_limit_reached"] == 0
+    pd.testing.assert_frame_equal(a.rounds, b.rounds)
+    pd.testing.assert_frame_equal(a.breaks, b.breaks)
+    assert a.kpis["visits_served"] >= 0.9 * n
+    doubles = a.rounds[a.rounds.visit_id.isin(set(visits.visit_id[visits.carers == 2]))]
+    pairs = doubles.groupby("visit_id")
+    assert pairs.ngroups >= 0.8 * (visits.carers == 2).sum()
+    assert (pairs.carer_id.nunique() == 2).all() and (pairs.start.nunique() == 1).all()
