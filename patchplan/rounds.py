@@ -34,7 +34,12 @@ Determinism
 Routing local search is deterministic except where a wall-clock limit cuts it. With
 ``deterministic=True`` (the default) the search stops on work counts, not time: the optional PyVRP
 seed stops after ``seed_iterations`` iterations with the fixed ``seed``, and OR-Tools guided local
-search stops after ``solution_limit`` accepted solutions. ``time_limit_s`` is then only a safety cap;
+search stops after ``solution_limit`` accepted solutions or after ``stall_solutions`` accepted
+solutions in a row without a new best, whichever comes first (on a plateau each accepted solution
+costs a full neighbourhood scan, so this is what keeps a 150-visit day with breaks and double-ups
+well inside the cap). OR-Tools' LP schedulers are kept out of move filtering unless
+``scheduling_filters`` (with breaks they made each candidate move ~10x dearer); every accepted
+move is still checked by constraint propagation. ``time_limit_s`` is then only a safety cap;
 if it is reached, ``kpis["time_limit_reached"]`` is 1 and the result may vary between runs. With
 ``deterministic=False`` the whole ``time_limit_s`` is used (the seed gets ``seed_time_share``).
 
@@ -163,7 +168,7 @@ class RoundsSettings:
     seed_with_pyvrp: bool = True
     seed_iterations: int = 2_000
     seed_time_share: float = 0.5
-    stall_solutions: int = 40
+    stall_solutions: int = 10
     scheduling_filters: bool = False
 
 
