@@ -110,7 +110,7 @@ def walking_feasibility(
     legs = on_foot.rounds[on_foot.rounds["visit_id"] != RETURN]
     all_legs = on_foot.rounds["travel_min"]
     share = on_foot.kpis["visits_served"] / len(visits) if len(visits) else 1.0
-    out = {
+    out: dict[str, float | str] = {
         "visits": float(len(visits)),
         "care_hours": hours,
         "visits_on_foot_share": share,

@@ -412,7 +412,9 @@ def _pyvrp_seed(
                 profile=carer_profile[j],
             )
         )
-    data = pyvrp.ProblemData(locations, clients, depots, vtypes, dist_mats, dur_mats)
+    # pyvrp's stubs type matrices as ndarray[int, ...], which numpy's annotations cannot express.
+    data = pyvrp.ProblemData(locations, clients, depots, vtypes, dist_mats, dur_mats)  # type: ignore[arg-type]
+    stop: MultipleCriteria | MaxRuntime
     if settings.deterministic:
         stop = MultipleCriteria([MaxIterations(settings.seed_iterations), MaxRuntime(budget_s)])
     else:
@@ -679,7 +681,7 @@ def _insert_pairs(routing, manager, routes, pairs, ctx, tries: int = 6):
         a_node, b_node = pairs[i]
         cands = []
         slots = {j: _slots(routes[j], j, a_node, lo_w, hi_w, travel_units[modes[j]], service,
-                           carers, scale) for j in np.flatnonzero(allowed[i])}  # fmt: skip
+                           carers, scale) for j in map(int, np.flatnonzero(allowed[i]))}  # fmt: skip
         for j1, s1 in slots.items():
             for j2, s2 in slots.items():
                 if j2 <= j1:
@@ -712,7 +714,7 @@ def _insert_singles(routing, manager, routes, singles, ctx, windows, tries: int 
     for n in order:
         i = day.node_visit[n]
         cands = []
-        for j in np.flatnonzero(allowed[i]):
+        for j in map(int, np.flatnonzero(allowed[i])):
             for p, _, _, cost in _slots(routes[j], j, n, lo_w, hi_w, travel_units[modes[j]],
                                         service, carers, scale):  # fmt: skip
                 cands.append((cost, int(j), p))
