@@ -37,19 +37,24 @@ def _cell(row: pd.Series, key: str, fmt: str = "{:,.0f}") -> str:
 
 
 def _summary_table(result) -> Table:
-    table = Table(title=f"{result.scenario.study.title} — per lot (a week)")
-    for col in (
+    table = Table(
+        title=f"{result.scenario.study.title}: per lot, a week",
+        caption="travel in carer minutes; on foot = share of visits a walking-only workforce reaches",
+    )
+    headers = (
         "lot",
         "care h",
         "people",
-        "providers",
-        "travel today min",
-        "travel proposed min",
+        "prov.",
+        "today min",
+        "new min",
         "saved",
         "on foot",
         "class",
-    ):
-        table.add_column(col, justify="right" if col not in ("lot", "class") else "left")
+    )
+    for col in headers:
+        right = col not in ("lot", "class")
+        table.add_column(col, justify="right" if right else "left", no_wrap=True)
     for patch_id, row in result.summary.iterrows():
         num = partial(_cell, row)
         table.add_row(
