@@ -1,6 +1,6 @@
 """The Rutland walkthrough notebook runs top to bottom on the real data.
 
-Slow (about two minutes on two cores): deselect with ``-m "not shared"``.
+Slow (two to three minutes on two cores): deselect with ``-m "not shared"``.
 """
 
 from __future__ import annotations
