@@ -83,7 +83,7 @@ def _town_inputs(scenario: Scenario) -> StudyInputs:
     from patchplan.network import load_network
 
     town = make_town()
-    travel = {
+    travel: dict[str, TravelTimes] = {
         mode: NetworkTravel(load_network(town.streets, mode, scenario.network), scenario.network)
         for mode in MODES
     }
