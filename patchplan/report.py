@@ -39,11 +39,21 @@ MIN_COUNT = 5
 
 def published_patches(result: StudyResult) -> gpd.GeoDataFrame:
     """Patch polygons with the per-patch summary, ready for published maps and exports."""
-    summary = result.summary.drop(index="total", errors="ignore").drop(
-        columns=["hours_week", "people"], errors="ignore"
+    summary = result.summary.drop(index="total", errors="ignore")
+    summary = summary.drop(
+        columns=[c for c in summary.columns if c in result.design.patches.columns]
     )
     frame = result.design.patches.merge(summary, left_on="patch_id", right_index=True, how="left")
     return frame
+
+
+def pcn_outlines(result: StudyResult) -> gpd.GeoDataFrame:
+    """PCN areas for display: small areas that only carry a PCN id are dissolved into one per PCN."""
+    pcns = result.inputs.pcns
+    if "pcn_id" in pcns.columns:
+        pcns = pcns[["pcn_id", "geometry"]].dissolve("pcn_id").reset_index()
+        pcns = pcns.rename(columns={"pcn_id": "id"})
+    return pcns
 
 
 def _savings_areas(result: StudyResult) -> gpd.GeoDataFrame:
@@ -60,7 +70,7 @@ def build_maps(result: StudyResult) -> dict[str, folium.Map]:
     built = {
         "": maps.lots_map(
             patches,
-            result.inputs.pcns,
+            pcn_outlines(result),
             result.inputs.neighbourhoods,
             title=f"{study.title}: proposed lots",
             synthetic=synthetic,

@@ -27,7 +27,8 @@ Model
 * **Unserved** visits: before solving, each visit is checked against every carer: skills, whether the
   carer's mode reaches it (there and back), and whether its window fits the shift (travel from and
   back to base, ``max_minutes``). The first check that rules out every carer (two carers for a
-  double-up) gives the reason; a visit dropped by the solver is "capacity exhausted".
+  double-up) gives the reason; a visit dropped by the solver is "capacity exhausted", or, when the
+  wall-clock cap cut the search, "not placed before the time limit".
 
 Determinism
 -----------
@@ -82,6 +83,7 @@ from patchplan.matrix import TravelMatrix, TravelTimes
 
 __all__ = [
     "REASON_CAPACITY",
+    "REASON_TIME_LIMIT",
     "REASON_NO_SKILL",
     "REASON_NO_WINDOW",
     "REASON_UNREACHABLE",
@@ -101,6 +103,7 @@ REASON_NO_SKILL = "no carer with the skill"
 REASON_UNREACHABLE = "unreachable on this mode"
 REASON_NO_WINDOW = "no time window fits any shift"
 REASON_CAPACITY = "capacity exhausted"
+REASON_TIME_LIMIT = "not placed before the time limit (raise [rounds] time_limit_s)"
 
 ROUNDS_COLUMNS = [
     "carer_id", "day", "order", "visit_id", "person_id", "arrival", "start", "end", "wait",
@@ -804,11 +807,13 @@ def _extract(day: _Day, routing, manager, solution, reasons, break_vars, setting
     unserved = []
     n_vnodes = len(day.node_visit) - len(c)
     dropped = {day.node_visit[n] for n in range(n_vnodes) if n not in served_nodes}
+    # A search cut by the wall-clock cap says so, rather than blaming the fleet's capacity.
+    fallback = REASON_TIME_LIMIT if elapsed >= settings.time_limit_s * 0.98 else REASON_CAPACITY
     for i in sorted(dropped):
         row = v.iloc[i]
         unserved.append(
             (str(row["visit_id"]), str(row["person_id"]), int(row["day"]),
-             reasons[i] or REASON_CAPACITY)
+             reasons[i] or fallback)
         )  # fmt: skip
     return {
         "rounds": rows,

@@ -55,6 +55,9 @@ class SavingsSettings:
 def _attributed_legs(rounds: pd.DataFrame, visit_patch: pd.Series) -> pd.DataFrame:
     """Each leg with the patch it is charged to (return legs take the round's last visit's patch)."""
     legs = rounds.copy()
+    # An empty round table from a day that served nothing has no numeric dtype: coerce, so totals
+    # stay numbers when it is stacked with the others.
+    legs[["travel_min", "travel_m"]] = legs[["travel_min", "travel_m"]].astype(float)
     legs["patch_id"] = legs["visit_id"].map(visit_patch)
     is_return = legs["visit_id"] == RETURN_LEG
     legs.loc[is_return, "patch_id"] = pd.NA

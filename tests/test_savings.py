@@ -103,3 +103,14 @@ def test_walk_share_and_weekly_scaling(case):
     assert table.loc["total", "today_walk_share"] == 0.0
     assert table.loc["total", "today_travel_min"] == pytest.approx(7 * 70.0)
     assert table.loc["total", "visits"] == pytest.approx(7 * 3)
+
+
+def test_a_day_that_served_nothing_keeps_totals_numeric(case):
+    """An empty rounds table (no numeric dtype) stacked with real rounds must not blank the totals."""
+    visits, visit_patch, today, proposed = case
+    stacked = pd.concat([today, pd.DataFrame([], columns=COLUMNS)], ignore_index=True)
+    table = compare(
+        stacked, proposed, visits, visit_patch, SavingsSettings(week_days=1), days_planned=1
+    )
+    assert table.loc["total", "today_travel_min"] == 70.0
+    assert table.loc["total", "saved_travel_min"] == 39.0
