@@ -15,6 +15,7 @@ from typing import Annotated
 
 import pandas as pd
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -39,7 +40,9 @@ def _cell(row: pd.Series, key: str, fmt: str = "{:,.0f}") -> str:
 def _summary_table(result) -> Table:
     table = Table(
         title=f"{result.scenario.study.title}: per lot, a week",
-        caption="travel in carer minutes; on foot = share of visits a walking-only workforce reaches",
+        caption="today / new: carer travel minutes; walk: share of visits walking carers reach",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
     )
     headers = (
         "lot",
