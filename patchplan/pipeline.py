@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 import geopandas as gpd
@@ -22,6 +21,7 @@ import pandas as pd
 from patchplan import CRS, boundaries, demand, feasibility, patches, rounds, savings, workforce
 from patchplan.errors import ScenarioError
 from patchplan.matrix import StraightLineTravel, TravelTimes
+from patchplan.parallel import map_tasks
 from patchplan.scenario import Scenario
 
 MODES = ("walk", "drive")
@@ -68,25 +68,26 @@ class StudyResult:
         return any(t.estimate for t in self.inputs.travel.values())
 
 
-def _note(progress: Progress | None, message: str) -> None:
-    if progress:
-        progress(message)
-
-
 # --------------------------------------------------------------------------------------------
 # inputs
 
 
-def _town_inputs(scenario: Scenario) -> StudyInputs:
-    from patchplan.examples.town import make_town
+def _network_travel(source, scenario: Scenario) -> dict[str, TravelTimes]:
+    """Walk and drive travel on the street network built from ``source`` (file or graph)."""
     from patchplan.matrix import NetworkTravel
     from patchplan.network import load_network
 
-    town = make_town()
-    travel: dict[str, TravelTimes] = {
-        mode: NetworkTravel(load_network(town.streets, mode, scenario.network), scenario.network)
+    return {
+        mode: NetworkTravel(load_network(source, mode, scenario.network), scenario.network)
         for mode in MODES
     }
+
+
+def _town_inputs(scenario: Scenario) -> StudyInputs:
+    from patchplan.examples.town import make_town
+
+    town = make_town()
+    travel = _network_travel(town.streets, scenario)
     caseload = demand.synthesise_demand(
         town.areas,
         population_column="pop_65plus",
@@ -119,13 +120,7 @@ def _file_travel(scenario: Scenario) -> dict[str, TravelTimes]:
     if network_file is None:
         overhead = {"walk": 0.0, "drive": scenario.network.parking_min}
         return {m: StraightLineTravel(mode=m, stop_overhead_min=overhead[m]) for m in MODES}
-    from patchplan.matrix import NetworkTravel
-    from patchplan.network import load_network
-
-    return {
-        m: NetworkTravel(load_network(network_file, m, scenario.network), scenario.network)
-        for m in MODES
-    }
+    return _network_travel(network_file, scenario)
 
 
 def _file_inputs(scenario: Scenario) -> StudyInputs:
@@ -313,12 +308,7 @@ def walking_by_patch(
         (todays[(patch_of == p).to_numpy()], bases[p], travel, scenario.feasibility)
         for p in patch_ids
     ]
-    workers = min(scenario.rounds.workers, len(tasks))
-    if workers > 1:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            rows = list(pool.map(_walking_task, tasks))
-    else:
-        rows = [_walking_task(t) for t in tasks]
+    rows = map_tasks(_walking_task, tasks, scenario.rounds.workers)
     table = pd.DataFrame(rows, index=pd.Index(patch_ids, name="patch_id")).rename(
         columns=WALKING_COLUMNS
     )
@@ -365,7 +355,8 @@ def run(scenario: Scenario, progress: Progress | None = None) -> StudyResult:
         now = time.perf_counter()
         timings[name] = round(now - clock, 2)
         clock = now
-        _note(progress, f"{name}: {timings[name]:.1f} s")
+        if progress:
+            progress(f"{name}: {timings[name]:.1f} s")
 
     seed = scenario.study.seed
     inputs = load_inputs(scenario)

@@ -62,11 +62,13 @@ def _savings_areas(result: StudyResult) -> gpd.GeoDataFrame:
     return people.merge(table, on="patch_id", how="left")
 
 
-def build_maps(result: StudyResult) -> dict[str, folium.Map]:
+def build_maps(
+    result: StudyResult, patches: gpd.GeoDataFrame | None = None
+) -> dict[str, folium.Map]:
     """The four maps of a study as ``folium.Map`` objects, keyed by file suffix."""
     study = result.scenario.study
     synthetic, estimate = study.synthetic, result.estimate
-    patches = published_patches(result)
+    patches = published_patches(result) if patches is None else patches
     built = {
         "": maps.lots_map(
             patches,
@@ -264,11 +266,11 @@ def write_outputs(
     map_root = Path(maps_dir or result.scenario.outputs.maps_dir)
     written: dict[str, Path] = {}
     map_files: dict[str, Path] = {}
-    for suffix, fmap in build_maps(result).items():
+    patches = published_patches(result)
+    for suffix, fmap in build_maps(result, patches).items():
         map_files[suffix] = io.write_map(fmap, map_root / f"{name}{suffix}.html")
         written[f"map{suffix or '-lots'}"] = map_files[suffix]
 
-    patches = published_patches(result)
     tables = {
         "patches": patches,
         "blocks": result.blocks.merge(

@@ -69,7 +69,6 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 
 import geopandas as gpd
@@ -80,6 +79,7 @@ from shapely.geometry import LineString, Point
 
 from patchplan.errors import RoundsError
 from patchplan.matrix import TravelMatrix, TravelTimes
+from patchplan.parallel import map_tasks
 
 __all__ = [
     "REASON_CAPACITY",
@@ -996,10 +996,7 @@ def plan_many(
     """
     settings = settings or RoundsSettings()
     jobs = [(v, c, t, settings) for v, c, t in tasks]
-    if settings.workers <= 1 or len(jobs) <= 1:
-        return [_plan_task(j) for j in jobs]
-    with ProcessPoolExecutor(max_workers=min(settings.workers, len(jobs))) as pool:
-        return list(pool.map(_plan_task, jobs))
+    return map_tasks(_plan_task, jobs, settings.workers)
 
 
 def legs_geometry(result: RoundsResult, travel: dict[str, TravelTimes]) -> gpd.GeoDataFrame:

@@ -14,7 +14,7 @@ import pytest
 from shapely.geometry import box
 
 from patchplan.boundaries import block_adjacency, load_layer, make_blocks
-from patchplan.demand import DemandSettings, demand_by_area, load_postcodes, synthesise_demand
+from patchplan.demand import DemandSettings, demand_by_area, synthesise_demand
 from patchplan.errors import PatchDesignError
 from patchplan.matrix import NetworkTravel, StraightLineTravel
 from patchplan.network import NetworkSettings, load_network
@@ -25,6 +25,8 @@ from patchplan.patches import (
     score_patches,
     tradeoff_table,
 )
+from patchplan.pipeline import load_inputs
+from patchplan.scenario import Scenario
 
 SIDE_M = 600.0
 E0, N0 = 430_000.0, 380_000.0
@@ -355,22 +357,10 @@ def test_same_seed_same_layout():
 
 @pytest.fixture(scope="module")
 def sheffield(shared_data: Path):
-    lsoa, _ = load_layer(
-        shared_data / "derived_sheffield/sheffield_lsoa2011_demand_base.gpkg",
-        "LSOA11CD",
-        "LSOA11NM",
-    )
-    blocks = make_blocks(lsoa, pcn_column="pcn_network")
-    postcodes = load_postcodes(
-        shared_data / "os_codepoint_open/codepoint_open_2025_sheffield_E08000019.csv"
-    )
-    demand = synthesise_demand(
-        lsoa,
-        population_column="c21_pop_65plus",
-        addresses=postcodes,
-        deprivation_column="imd19_decile",
-        seed=0,
-    )
+    # The Sheffield scenario names the inputs; seed 0 is the caseload these tests were written on.
+    inputs = load_inputs(Scenario.example("sheffield").replace(study={"seed": 0}))
+    blocks = make_blocks(inputs.areas, pcn_column="pcn_network")
+    demand = inputs.demand
     block_demand = demand_by_area(demand, blocks, "block_id")
     travel = StraightLineTravel("drive").matrix(blocks.geometry.representative_point())
     return blocks, block_adjacency(blocks), block_demand, travel
