@@ -49,6 +49,7 @@ from patchplan.errors import BoundaryError
 
 __all__ = [
     "LayerReport",
+    "assign_blocks",
     "block_adjacency",
     "load_layer",
     "make_blocks",
@@ -889,3 +890,38 @@ def block_adjacency(
         for a, b, s in zip(ids[left[keep]], ids[right[keep]], shared[keep], strict=True)
     )
     return graph
+
+
+def assign_blocks(blocks: gpd.GeoDataFrame, layer: gpd.GeoDataFrame) -> pd.Series:
+    """The feature of ``layer`` (e.g. today's contract areas) that each block mostly lies in.
+
+    Parameters
+    ----------
+    blocks : frame with ``block_id`` and polygon geometry.
+    layer : a boundary layer from :func:`load_layer` (``id``, geometry).
+
+    Returns
+    -------
+    Series ``block_id`` → layer ``id`` (str), by largest overlap area (ties: the smaller id); a
+    block that overlaps no feature takes the feature nearest its representative point.
+    """
+    pieces = gpd.overlay(
+        blocks[["block_id", "geometry"]].to_crs(CRS),
+        layer[["id", "geometry"]].to_crs(CRS),
+        how="intersection",
+        keep_geom_type=True,
+    )
+    pieces["area_m2"] = pieces.geometry.area
+    pieces = pieces.sort_values(["block_id", "area_m2", "id"], ascending=[True, False, True])
+    best = pieces.drop_duplicates("block_id").set_index("block_id")["id"].astype(str)
+    missing = blocks.loc[~blocks["block_id"].isin(best.index), ["block_id", "geometry"]]
+    if len(missing):
+        points = gpd.GeoDataFrame(
+            {"block_id": missing["block_id"]},
+            geometry=missing.to_crs(CRS).representative_point(),
+            crs=CRS,
+        )
+        near = gpd.sjoin_nearest(points, layer[["id", "geometry"]].to_crs(CRS), how="left")
+        near = near.sort_values(["block_id", "id"]).drop_duplicates("block_id")
+        best = pd.concat([best, near.set_index("block_id")["id"].astype(str)])
+    return best.reindex(blocks["block_id"].to_numpy()).rename("area_id")

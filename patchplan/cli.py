@@ -65,8 +65,8 @@ def _summary_table(result) -> Table:
             num("hours_week"),
             num("people"),
             num("providers"),
-            num("today_travel_min"),
-            num("proposed_travel_min"),
+            num("today_travel_min_lfl"),
+            num("proposed_travel_min_lfl"),
             num("saved_travel_pct", "{:.0f}%"),
             "–"
             if pd.isna(row.get("walk_visit_share", float("nan")))

@@ -36,6 +36,7 @@ class FeasibilitySettings:
     hours_per_carer : planned care hours per carer, used to size the fleet offered to the solver.
     spare_carers : carers offered beyond the sized fleet.
     time_limit_s, seed, solution_limit : solver limits for each of the two plans.
+    max_walk_leg_min : longest walking leg, minutes (as ``RoundsSettings.max_walk_leg_min``).
     """
 
     walkable_share: float = 0.9
@@ -51,6 +52,7 @@ class FeasibilitySettings:
     time_limit_s: float = 20.0
     seed: int = 1
     solution_limit: int = 1_000
+    max_walk_leg_min: float = 30.0
 
 
 def _fleet(
@@ -96,10 +98,13 @@ def walking_feasibility(
         ``visits``, ``care_hours``, ``visits_on_foot_share``, ``care_hours_on_foot_share``,
         ``walking_carers_needed``, ``longest_walk_leg_min``, ``mean_walk_leg_min``,
         ``mixed_visits_on_foot_share``, ``mixed_walking_carers``, ``mixed_driving_carers``,
-        ``mixed_unserved``, ``estimate`` and ``class`` (walkable | mixed | car-dependent).
+        ``mixed_unserved``, ``estimate``, ``time_limit_reached`` (1 when a plan was cut by the
+        wall-clock cap, so the figures may vary between runs) and ``class`` (walkable | mixed |
+        car-dependent).
     """
     s = settings or FeasibilitySettings()
-    rs = RoundsSettings(time_limit_s=s.time_limit_s, seed=s.seed, solution_limit=s.solution_limit)
+    rs = RoundsSettings(time_limit_s=s.time_limit_s, seed=s.seed, solution_limit=s.solution_limit,
+                        max_walk_leg_min=s.max_walk_leg_min)  # fmt: skip
     hours = float((visits["duration"] * visits["carers"]).sum() / 60)
     n = max(2, math.ceil(hours / s.hours_per_carer) + s.spare_carers)
     skills = ",".join(
@@ -130,12 +135,15 @@ def walking_feasibility(
         out["mixed_walking_carers"] = float(stops[stops["mode"] == "walk"]["carer_id"].nunique())
         out["mixed_driving_carers"] = float(stops[stops["mode"] == "drive"]["carer_id"].nunique())
         out["mixed_unserved"] = float(len(mixed.unserved))
+        capped = max(on_foot.kpis["time_limit_reached"], mixed.kpis["time_limit_reached"])
     else:
+        capped = on_foot.kpis["time_limit_reached"]
         out["mixed_visits_on_foot_share"] = share
         out["mixed_walking_carers"] = out["walking_carers_needed"]
         out["mixed_driving_carers"] = 0.0
         out["mixed_unserved"] = float(len(on_foot.unserved))
     out["estimate"] = float(any(getattr(t, "estimate", False) for t in travel.values()))
+    out["time_limit_reached"] = float(capped)
     if share >= s.walkable_share:
         out["class"] = "walkable"
     elif share < s.car_dependent_share:

@@ -197,6 +197,7 @@ def lots_map(
     pcns: gpd.GeoDataFrame | None = None,
     neighbourhoods: gpd.GeoDataFrame | None = None,
     *,
+    existing: gpd.GeoDataFrame | None = None,
     title: str = "Proposed home-care patches",
     synthetic: bool = False,
     estimate: bool = False,
@@ -205,6 +206,8 @@ def lots_map(
     """The lots: patches coloured and labelled, PCNs and neighbourhoods as toggleable outlines.
 
     ``patches`` needs ``patch_id``, ``hours_week``, ``people`` and optionally ``providers``.
+    ``existing`` (boundary layer: ``id``/``name``, geometry), when given, adds today's areas (e.g.
+    contract localities) as a toggleable outline layer, "Today's areas".
     """
     _require_areas(patches, "lots_map patches")
     frame = patches.sort_values("patch_id").reset_index(drop=True)
@@ -230,6 +233,7 @@ def lots_map(
     ).add_to(fmap)
     _outlines(fmap, neighbourhoods, "Neighbourhoods", "#555", "2 4", show=False)
     _outlines(fmap, pcns, "PCN boundaries", "#08306b", "6 3", show=True)
+    _outlines(fmap, existing, "Today's areas", "#b35806", "1 5", show=False)
     _labels(
         fmap,
         frame,
@@ -270,14 +274,15 @@ def savings_map(
     """Choropleth of weekly travel minutes saved per area (patch or block).
 
     ``areas`` needs ``patch_id`` or ``block_id``, ``people``, ``value`` and optionally
-    ``saved_travel_pct``, ``today_travel_min`` and ``proposed_travel_min``.
+    ``saved_travel_pct``, ``today_travel_min_lfl`` and ``proposed_travel_min_lfl`` (like-for-like
+    travel, ``savings.py``).
     """
     _require_areas(areas, "savings_map areas")
     key = "patch_id" if "patch_id" in areas.columns else "block_id"
     frame = areas.reset_index(drop=True)
     cols = [
         c
-        for c in (value, "saved_travel_pct", "today_travel_min", "proposed_travel_min")
+        for c in (value, "saved_travel_pct", "today_travel_min_lfl", "proposed_travel_min_lfl")
         if c in frame
     ]
     shown = suppress_small(frame, cols, min_count)
@@ -321,8 +326,8 @@ def savings_map(
 _SAVINGS_ALIASES = {
     "saved_travel_min": "Travel saved (min/week)",
     "saved_travel_pct": "Travel saved (%)",
-    "today_travel_min": "Travel today (min/week)",
-    "proposed_travel_min": "Travel proposed (min/week)",
+    "today_travel_min_lfl": "Travel today (min/week)",
+    "proposed_travel_min_lfl": "Travel proposed (min/week)",
 }
 
 

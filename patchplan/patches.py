@@ -1241,3 +1241,42 @@ def tradeoff_table(
     if "objective" in table:
         table.insert(1, "objective_change", table["objective"].pct_change(fill_method=None))
     return table
+
+
+def compare_layouts(
+    layouts: dict[str, pd.Series],
+    blocks: gpd.GeoDataFrame,
+    block_demand: pd.DataFrame,
+    travel: TravelTimes | TravelMatrix,
+    settings: PatchSettings = PatchSettings(),
+    adjacency: nx.Graph | None = None,
+) -> pd.DataFrame:
+    """Several layouts (e.g. the proposed lots and today's contract areas) side by side.
+
+    Parameters
+    ----------
+    layouts : name → Series block_id → area id, each covering every block.
+    blocks, block_demand, travel, settings, adjacency : as for :func:`score_patches`.
+
+    Returns
+    -------
+    DataFrame indexed by layout name: ``areas`` (count), ``worst_balance`` (largest |deviation|
+    of an area's care hours from the mean, fraction), ``contiguous_areas`` (count in one piece),
+    ``pcn_alignment`` (share of care hours in the area holding most of their PCN's hours),
+    ``travel_min_per_leg`` (expected minutes between two visits in the same area), ``walk_share``
+    (share of those legs within walking reach) and ``estimate``.
+    """
+    rows = {}
+    for name, layout in layouts.items():
+        score = score_patches(layout, blocks, block_demand, travel, settings, adjacency)
+        areas, overall = score.drop(index="all"), score.loc["all"]
+        rows[name] = {
+            "areas": len(areas),
+            "worst_balance": float(overall["balance_dev"]),
+            "contiguous_areas": int(areas["contiguous"].sum()),
+            "pcn_alignment": float(overall["pcn_alignment"]),
+            "travel_min_per_leg": float(overall["travel_min_per_leg"]),
+            "walk_share": float(overall["walk_share"]),
+            "estimate": bool(overall["estimate"]),
+        }
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("layout")

@@ -61,6 +61,8 @@ class StudyResult:
     summary: pd.DataFrame
     unserved: pd.DataFrame
     timings_s: dict[str, float] = field(default_factory=dict)
+    existing_layout: pd.Series | None = None
+    layouts: pd.DataFrame | None = None
 
     @property
     def estimate(self) -> bool:
@@ -103,6 +105,7 @@ def _town_inputs(scenario: Scenario) -> StudyInputs:
         demand=caseload,
         travel=travel,
         practices=town.practices,
+        existing=town.localities,
     )
 
 
@@ -203,6 +206,34 @@ def make_blocks(inputs: StudyInputs, scenario: Scenario) -> gpd.GeoDataFrame:
     return boundaries.make_blocks(inputs.pcns, inputs.neighbourhoods)
 
 
+PROPOSED_LAYOUT = "proposed lots"
+EXISTING_LAYOUT = "today's areas"
+
+
+def compare_with_existing(
+    design: patches.PatchDesign,
+    existing: gpd.GeoDataFrame | None,
+    blocks: gpd.GeoDataFrame,
+    adjacency: nx.Graph,
+    block_demand: pd.DataFrame,
+    travel: TravelTimes,
+    scenario: Scenario,
+) -> tuple[pd.Series | None, pd.DataFrame | None]:
+    """Today's areas (``[inputs] existing``, e.g. contract localities) scored beside the proposed lots.
+
+    Each block goes to the existing area it mostly lies in. Returns that layout (``block_id`` →
+    area id) and :func:`patches.compare_layouts` of the two, or ``(None, None)`` without a layer.
+    """
+    if existing is None or existing.empty:
+        return None, None
+    layout = boundaries.assign_blocks(blocks, existing)
+    table = patches.compare_layouts(
+        {PROPOSED_LAYOUT: design.layout, EXISTING_LAYOUT: layout},
+        blocks, block_demand, travel, scenario.patches, adjacency,
+    )  # fmt: skip
+    return layout, table
+
+
 def visits_by_patch(
     visits: gpd.GeoDataFrame, blocks: gpd.GeoDataFrame, layout: pd.Series
 ) -> tuple[pd.Series, pd.DataFrame]:
@@ -236,18 +267,27 @@ def _tasks(
     providers: gpd.GeoDataFrame,
     travel: dict[str, TravelTimes],
     settings: workforce.WorkforceSettings,
-    walking_share: float,
+    walking_share: float | pd.Series,
 ):
-    """One rounds problem per provider and day: that provider's visits and carers."""
+    """One rounds problem per provider and day: that provider's visits and carers.
+
+    ``walking_share`` is one share for every provider, or a Series by ``patch_id`` (providers then
+    need a ``patch_id`` column).
+    """
     provider_of = allocation.set_index("person_id")["provider_id"]
     with_provider = visits.assign(provider_id=visits["person_id"].map(provider_of))
     tasks = []
     for provider in providers.sort_values("provider_id").itertuples():
         mine = with_provider[with_provider["provider_id"] == provider.provider_id]
+        share = (
+            float(walking_share.get(provider.patch_id, 0.0))
+            if isinstance(walking_share, pd.Series)
+            else float(walking_share)
+        )
         for day in sorted(mine["day"].unique()):
             day_visits = mine[mine["day"] == day].drop(columns="provider_id")
             carers = workforce.carers_for(
-                day_visits, provider.provider_id, provider.geometry, settings, walking_share
+                day_visits, provider.provider_id, provider.geometry, settings, share
             )
             tasks.append((day_visits, carers, travel))
     return tasks
@@ -259,7 +299,7 @@ def plan_arrangement(
     providers: gpd.GeoDataFrame,
     travel: dict[str, TravelTimes],
     scenario: Scenario,
-    walking_share: float,
+    walking_share: float | pd.Series,
 ) -> rounds.RoundsResult:
     """Rounds for every provider and day of one arrangement (today's or the proposed)."""
     tasks = _tasks(visits, allocation, providers, travel, scenario.workforce, walking_share)
@@ -274,6 +314,7 @@ WALKING_COLUMNS = {
     "longest_walk_leg_min": "longest_walk_leg_min",
     "mean_walk_leg_min": "mean_walk_leg_min",
     "class": "walk_class",
+    "time_limit_reached": "walk_time_limit_reached",
 }
 
 
@@ -292,7 +333,8 @@ def walking_by_patch(
     """Walking feasibility of each patch on the first planned day, from its first provider's base.
 
     Returns one row per patch: ``patch_id``, ``walk_visit_share``, ``walk_hours_share`` (0–1),
-    ``walking_carers``, ``longest_walk_leg_min``, ``mean_walk_leg_min``, ``walk_class``.
+    ``walking_carers``, ``longest_walk_leg_min``, ``mean_walk_leg_min``, ``walk_class``,
+    ``walk_time_limit_reached`` (1 = a plan hit its wall-clock cap: figures may vary by run).
     """
     day = scenario.study.days[0]
     todays = visits[visits["day"] == day]
@@ -315,6 +357,18 @@ def walking_by_patch(
     return table[list(WALKING_COLUMNS.values())].reset_index()
 
 
+def walking_share_by_patch(walking: pd.DataFrame, share: float) -> pd.Series:
+    """Share of each patch's carers who walk in the proposed arrangement, by ``patch_id``.
+
+    ``share`` (``[workforce] walking_share``) in walkable and mixed patches; none in car-dependent
+    ones, where the walking test found that carers on foot could reach under half the visits.
+    """
+    if walking.empty:
+        return pd.Series(dtype=float)
+    table = walking.set_index("patch_id")
+    return table["walk_class"].map(lambda c: 0.0 if c == "car-dependent" else share).astype(float)
+
+
 def summarise(
     design: patches.PatchDesign,
     walking: pd.DataFrame,
@@ -326,7 +380,10 @@ def summarise(
         ["hours_week", "people", "n_blocks", "pcn_ids"]
     ]
     table["providers"] = providers.groupby("patch_id").size()
-    cols = ["today_travel_min", "proposed_travel_min", "saved_travel_pct", "proposed_walk_share"]
+    cols = [
+        "today_travel_min_lfl", "proposed_travel_min_lfl", "today_visits_served",
+        "proposed_visits_served", "saved_travel_pct", "proposed_walk_share",
+    ]  # fmt: skip
     table = table.join(savings_table[cols], how="left")
     if not walking.empty:
         table = table.join(
@@ -370,6 +427,9 @@ def run(scenario: Scenario, progress: Progress | None = None) -> StudyResult:
     design = patches.design_patches(
         blocks, adjacency, block_demand, inputs.travel["drive"], scenario.patches, seed=seed
     )
+    existing_layout, layouts = compare_with_existing(
+        design, inputs.existing, blocks, adjacency, block_demand, inputs.travel["drive"], scenario
+    )
     lap("patches")
 
     visits = inputs.demand.visits
@@ -385,13 +445,16 @@ def run(scenario: Scenario, progress: Progress | None = None) -> StudyResult:
     proposed_alloc, proposed_providers = workforce.patch_allocation(
         people_in, person_patch, design.patches, scenario.workforce, seed
     )
+    walking = walking_by_patch(planned, visit_patch, proposed_providers, inputs.travel, scenario)
+    lap("walking feasibility")
+
     proposed = plan_arrangement(
         planned,
         proposed_alloc,
         proposed_providers,
         inputs.travel,
         scenario,
-        scenario.workforce.walking_share,
+        walking_share_by_patch(walking, scenario.workforce.walking_share),
     )
     lap("rounds (proposed)")
 
@@ -400,9 +463,6 @@ def run(scenario: Scenario, progress: Progress | None = None) -> StudyResult:
     )
     today = plan_arrangement(planned, today_alloc, today_providers, inputs.travel, scenario, 0.0)
     lap("rounds (today)")
-
-    walking = walking_by_patch(planned, visit_patch, proposed_providers, inputs.travel, scenario)
-    lap("walking feasibility")
 
     savings_table = savings.compare(
         today.rounds,
@@ -432,4 +492,6 @@ def run(scenario: Scenario, progress: Progress | None = None) -> StudyResult:
         summary=summary,
         unserved=unserved,
         timings_s=timings,
+        existing_layout=existing_layout,
+        layouts=layouts,
     )

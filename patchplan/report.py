@@ -7,7 +7,8 @@
 ``<maps_dir>/<name>-walkability.html``     walking class per patch (published)
 ``<maps_dir>/<name>-rounds-INTERNAL.html`` carers' rounds, street by street (internal only)
 ``<out_dir>/<name>/report.html``           the committee page (embeds the published maps)
-``<out_dir>/<name>/*.csv``                 patches, blocks, savings, rounds, unserved, rejects
+``<out_dir>/<name>/*.csv``                 patches, blocks, savings, rounds, unserved, rejects,
+                                           layouts (proposed lots against today's areas)
 ``<out_dir>/<name>/<name>.gpkg``           patches and blocks layers for QGIS
 
 Published outputs hold only area-level figures with counts under 5 people withheld.
@@ -74,6 +75,7 @@ def build_maps(
             patches,
             pcn_outlines(result),
             result.inputs.neighbourhoods,
+            existing=result.inputs.existing,
             title=f"{study.title}: proposed lots",
             synthetic=synthetic,
             estimate=estimate,
@@ -144,8 +146,8 @@ COMMITTEE_COLUMNS = {
     "people": ("People", "{:,.0f}"),
     "providers": ("Providers", "{:,.0f}"),
     "pcn_ids": ("PCNs", "{}"),
-    "today_travel_min": ("Travel today (h/week)", "{:,.0f}"),
-    "proposed_travel_min": ("Travel proposed (h/week)", "{:,.0f}"),
+    "today_travel_min_lfl": ("Travel today (h/week)", "{:,.0f}"),
+    "proposed_travel_min_lfl": ("Travel proposed (h/week)", "{:,.0f}"),
     "saved_travel_pct": ("Travel saved", "{:.0f}%"),
     "walk_visit_share": ("Visits on foot (walking carers only)", "{:.0%}"),
     "proposed_walk_share": ("Visits on foot (mixed workforce)", "{:.0%}"),
@@ -156,7 +158,7 @@ COMMITTEE_COLUMNS = {
 def committee_table(summary: pd.DataFrame) -> pd.DataFrame:
     """The per-lot table with readable headers and units; figures for fewer than 5 people withheld."""
     table = summary.copy()
-    for col in ("today_travel_min", "proposed_travel_min"):
+    for col in ("today_travel_min_lfl", "proposed_travel_min_lfl"):
         table[col] = table[col] / 60.0
     out = pd.DataFrame(index=table.index.rename("Lot"))
     for col, (title, fmt) in COMMITTEE_COLUMNS.items():
@@ -171,6 +173,24 @@ def committee_table(summary: pd.DataFrame) -> pd.DataFrame:
             ]
     small = table["people"] < MIN_COUNT
     out.loc[small, ["People", "Care hours a week"]] = "withheld"
+    return out
+
+
+LAYOUT_COLUMNS = {
+    "areas": ("Areas", "{:,.0f}"),
+    "worst_balance": ("Worst balance (± of mean hours)", "{:.0%}"),
+    "contiguous_areas": ("Areas in one piece", "{:,.0f}"),
+    "pcn_alignment": ("Care hours aligned with their PCN", "{:.0%}"),
+    "travel_min_per_leg": ("Travel per leg (min)", "{:.1f}"),
+    "walk_share": ("Legs within walking reach", "{:.0%}"),
+}
+
+
+def layouts_table(layouts: pd.DataFrame) -> pd.DataFrame:
+    """The proposed lots and today's areas side by side, with readable headers and units."""
+    out = pd.DataFrame(index=layouts.index.rename(""))
+    for col, (title, fmt) in LAYOUT_COLUMNS.items():
+        out[title] = [fmt.format(v) for v in layouts[col]]
     return out
 
 
@@ -190,8 +210,8 @@ def report_html(result: StudyResult, map_files: dict[str, Path], report_dir: Pat
     headline = [
         ("Proposed lots", f"{len(result.design.patches)}"),
         ("Care hours a week", f"{total['care_hours']:,.0f}"),
-        ("Carer travel a week, today", f"{total['today_travel_min'] / 60:,.0f} h"),
-        ("Carer travel a week, proposed", f"{total['proposed_travel_min'] / 60:,.0f} h"),
+        ("Carer travel a week, today", f"{total['today_travel_min_lfl'] / 60:,.0f} h"),
+        ("Carer travel a week, proposed", f"{total['proposed_travel_min_lfl'] / 60:,.0f} h"),
         ("Travel saved", f"{total['saved_travel_pct']:.0f}%"),
         ("Carer hours released a week", f"{total['carer_hours_released']:,.0f}"),
         ("Saving a week", f"£{total['saved_cost_gbp']:,.0f}"),
@@ -228,6 +248,16 @@ def report_html(result: StudyResult, map_files: dict[str, Path], report_dir: Pat
     unserved = (
         result.unserved.groupby(["arrangement", "reason"]).size().rename("visits").reset_index()
     )
+    layouts = ""
+    if result.layouts is not None:
+        layouts = (
+            "<h2>Proposed lots against today's areas</h2>"
+            f"{_table_html(layouts_table(result.layouts))}"
+            "<p>Both scored with the same yardstick on the same blocks (each block counted in the "
+            "existing area it mostly lies in): balance is the largest gap between an area's care "
+            "hours and the average; travel per leg is the expected time between two visits drawn "
+            "from the same area; walkable legs are those within walking reach.</p>"
+        )
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(study.title)}</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -243,8 +273,8 @@ iframe{{width:100%;height:520px;border:1px solid #ccc;border-radius:6px}} .src{{
 {"".join(f'<div class="flag">{html.escape(f)}</div>' for f in flags)}
 <div class="cards">{cards}</div>
 <h2>Per lot</h2>{summary.to_html(classes="pp-table", border=0, escape=True, na_rep="–")}
-<p>Counts under {MIN_COUNT} people are withheld. Travel is minutes a week; walking share is the share of visits reached on foot.</p>
-<h2>Maps</h2>{frames}
+<p>Counts under {MIN_COUNT} people are withheld. Travel is carer hours a week to reach every visit of the lot: where an arrangement left visits unplanned (see below), its travel per visit planned is scaled up to all the lot's visits, so a dropped visit never reads as a saving. Walking share is the share of visits reached on foot.</p>
+{layouts}<h2>Maps</h2>{frames}
 <h2>Savings beside published figures</h2><ul>{anchors}</ul>
 <h2>Method</h2><p>{html.escape(method)}</p>
 <p>{html.escape(study.notes)}</p>
@@ -281,6 +311,7 @@ def write_outputs(
         "rounds-INTERNAL": result.proposed.rounds,
         "rounds-today-INTERNAL": result.today.rounds,
         "unserved": result.unserved,
+        **({"layouts": result.layouts.reset_index()} if result.layouts is not None else {}),
         "rejects": result.inputs.demand.rejects,
     }
     for key, frame in tables.items():

@@ -24,6 +24,7 @@ Model
   (``ceil``), so a planned arrival is never earlier than the matrix says. The objective is travel
   time (in the same units) + ``carer_fixed_cost_min`` per carer used + continuity costs +
   ``unserved_penalty_min`` per unserved visit copy (+ optional lateness cost).
+* **Walking** legs longer than ``max_walk_leg_min`` count as unreachable on foot.
 * **Unserved** visits: before solving, each visit is checked against every carer: skills, whether the
   carer's mode reaches it (there and back), and whether its window fits the shift (travel from and
   back to base, ``max_minutes``). The first check that rules out every carer (two carers for a
@@ -35,8 +36,9 @@ Determinism
 Routing local search is deterministic except where a wall-clock limit cuts it. With
 ``deterministic=True`` (the default) the search stops on work counts, not time: the optional PyVRP
 seed stops after ``seed_iterations`` iterations with the fixed ``seed``, and OR-Tools guided local
-search stops after ``solution_limit`` accepted solutions or after ``stall_solutions`` accepted
-solutions in a row without a new best, whichever comes first (on a plateau each accepted solution
+search stops after ``solution_limit`` accepted solutions, after ``stall_solutions`` accepted
+solutions in a row without a new best, or after ``branch_limit`` search branches, whichever comes
+first (on a plateau each accepted solution
 costs a full neighbourhood scan, so this is what keeps a 150-visit day with breaks and double-ups
 well inside the cap). OR-Tools' LP schedulers are kept out of move filtering unless
 ``scheduling_filters`` (with breaks they made each candidate move ~10x dearer); every accepted
@@ -155,6 +157,19 @@ class RoundsSettings:
     scheduling_filters : let OR-Tools filter moves with its LP/MIP schedulers (breaks, soft
         bounds). Off by default: with breaks they cost ~100 µs per candidate move; feasibility is
         still enforced by OR-Tools' constraint propagation on every move accepted.
+    branch_limit : when deterministic, also stop after this many search-tree branches, a work
+        count: a 100-visit part takes about 10,000, but on a tiny problem (one visit left for one
+        carer) guided local search finds no move to accept and would otherwise spin until the time
+        cap (0 = no limit).
+    max_walk_leg_min : longest walk a walking carer is asked to make for one leg (base to visit,
+        visit to visit, visit to base), minutes; longer walks count as unreachable on foot (0 = no
+        limit). Without it the solver, which values a served visit far above travel, sends walkers
+        on walks of hours in rural patches rather than leave a visit unserved.
+    max_visits_per_problem : a day with more visit copies than this is cut into compact
+        geographic parts, each planned with its share of the carers, then the visits they left
+        are offered to the carers no part used (0 = never cut). Routing search grows much faster
+        than linearly: a 500-visit day with 114 carers placed nothing in 2 minutes, while five
+        100-visit parts take a few seconds each.
     """
 
     time_limit_s: float = 10.0
@@ -173,6 +188,9 @@ class RoundsSettings:
     seed_time_share: float = 0.5
     stall_solutions: int = 10
     scheduling_filters: bool = False
+    max_visits_per_problem: int = 100
+    max_walk_leg_min: float = 30.0
+    branch_limit: int = 2_000_000
 
 
 @dataclass
@@ -257,10 +275,24 @@ class _Day:
     reachable: dict[str, np.ndarray]
     units: dict[str, np.ndarray]  # mode -> int time units between locations (ceil)
     estimate: bool
+    visit_loc: np.ndarray  # visit position -> location index
+    base_loc: np.ndarray  # carer position -> location index of its base
+
+
+def _nodes(visits: pd.DataFrame, visit_loc: np.ndarray, base_loc: np.ndarray):
+    """Node arrays: one node per visit copy (two for a double-up), then one per carer base."""
+    copies = np.repeat(np.arange(len(visits)), visits["carers"].to_numpy().astype(int))
+    node_visit = np.concatenate([copies, -np.ones(len(base_loc), dtype=int)])
+    node_loc = np.concatenate([visit_loc[copies], base_loc])
+    return node_visit, node_loc
 
 
 def _day_problem(
-    visits: pd.DataFrame, carers: pd.DataFrame, travel: dict[str, TravelTimes], scale: int
+    visits: pd.DataFrame,
+    carers: pd.DataFrame,
+    travel: dict[str, TravelTimes],
+    scale: int,
+    max_walk_leg_min: float = 0.0,
 ) -> _Day:
     pts = np.vstack(
         [
@@ -280,6 +312,8 @@ def _day_problem(
     for mode in sorted(set(carers["mode"])):
         tm: TravelMatrix = travel[mode].matrix(series)
         reach = np.asarray(tm.reachable, dtype=bool).copy()
+        if mode == "walk" and max_walk_leg_min > 0:
+            reach &= np.nan_to_num(tm.minutes, nan=np.inf) <= max_walk_leg_min
         np.fill_diagonal(reach, True)
         mins = np.where(reach, np.nan_to_num(tm.minutes, nan=0.0), 0.0)
         np.fill_diagonal(mins, 0.0)
@@ -289,11 +323,19 @@ def _day_problem(
         units[mode] = np.ceil(mins * scale - 1e-6).astype(np.int64)
         estimate = estimate or bool(tm.estimate)
     # nodes: visit copies first, then one start node per carer (its end node is the same base)
-    copies = np.repeat(np.arange(len(visits)), visits["carers"].to_numpy().astype(int))
-    node_visit = np.concatenate([copies, -np.ones(n_car, dtype=int)])
-    node_loc = np.concatenate([visit_loc[copies], base_loc])
+    node_visit, node_loc = _nodes(visits, visit_loc, base_loc)
     return _Day(visits, carers, node_visit, node_loc, locs, minutes, metres, reachable, units,
-                estimate)  # fmt: skip
+                estimate, visit_loc, base_loc)  # fmt: skip
+
+
+def _subday(day: _Day, visit_pos: np.ndarray, carer_pos: np.ndarray) -> _Day:
+    """The same day restricted to some visits and carers (travel arrays shared, not copied)."""
+    visits = day.visits.iloc[visit_pos].reset_index(drop=True)
+    carers = day.carers.iloc[carer_pos].reset_index(drop=True)
+    visit_loc, base_loc = day.visit_loc[visit_pos], day.base_loc[carer_pos]
+    node_visit, node_loc = _nodes(visits, visit_loc, base_loc)
+    return replace(day, visits=visits, carers=carers, node_visit=node_visit, node_loc=node_loc,
+                   visit_loc=visit_loc, base_loc=base_loc)  # fmt: skip
 
 
 def _eligibility(day: _Day, scale: int) -> tuple[np.ndarray, list[str | None]]:
@@ -303,10 +345,7 @@ def _eligibility(day: _Day, scale: int) -> tuple[np.ndarray, list[str | None]]:
     need = [_split_ids(s) for s in v["skills"]]
     have = [_split_ids(s) for s in c["skills"]]
     skill_ok = np.array([[n <= h for h in have] for n in need], dtype=bool).reshape(n_v, n_c)
-    base = day.node_loc[len(day.node_visit) - n_c :]
-    vloc = day.node_loc[
-        np.searchsorted(day.node_visit[: len(day.node_visit) - n_c], np.arange(n_v))
-    ]
+    base, vloc = day.base_loc, day.visit_loc
     reach_ok = np.zeros((n_v, n_c), dtype=bool)
     time_ok = np.zeros((n_v, n_c), dtype=bool)
     earliest = v["earliest"].to_numpy() * scale
@@ -337,6 +376,152 @@ def _eligibility(day: _Day, scale: int) -> tuple[np.ndarray, list[str | None]]:
         else:
             reasons.append(None)
     return allowed, reasons
+
+
+# --------------------------------------------------------------------------------------------
+# decomposition of large days
+
+
+def _bisect(xy: np.ndarray, weight: np.ndarray, parts: int) -> list[np.ndarray]:
+    """Recursive coordinate bisection: ``parts`` groups of point positions of about equal weight.
+
+    Each cut is across the longer side of the group's bounding box, at the weighted median (in
+    proportion when ``parts`` is odd), so groups are compact and balanced. Deterministic.
+    """
+    parts = min(parts, len(xy))
+    if parts <= 1:
+        return [np.arange(len(xy))]
+    spread = xy.max(axis=0) - xy.min(axis=0)
+    axis = 0 if spread[0] >= spread[1] else 1
+    order = np.lexsort((xy[:, 1 - axis], xy[:, axis]))
+    left_parts = (parts + 1) // 2
+    cum = np.cumsum(weight[order])
+    target = cum[-1] * left_parts / parts
+    cut = int(np.searchsorted(cum, target)) + 1  # first cut whose left weight reaches the target
+    if cut > 1 and target - cum[cut - 2] < cum[cut - 1] - target:
+        cut -= 1
+    cut = min(max(cut, left_parts), len(xy) - (parts - left_parts))
+    left, right = order[:cut], order[cut:]
+    return [left[g] for g in _bisect(xy[left], weight[left], left_parts)] + [
+        right[g] for g in _bisect(xy[right], weight[right], parts - left_parts)
+    ]
+
+
+def _largest_remainder(total: int, weight: np.ndarray) -> np.ndarray:
+    """``total`` whole units shared in proportion to ``weight`` (Hamilton's method; ties by order)."""
+    if weight.sum() <= 0:
+        weight = np.ones(len(weight))
+    quota = total * weight / weight.sum()
+    count = np.floor(quota).astype(int)
+    rest = total - int(count.sum())
+    for g in np.lexsort((np.arange(len(quota)), -(quota - count)))[:rest]:
+        count[g] += 1
+    return count
+
+
+def _share_carers(day: _Day, groups: list[np.ndarray]) -> list[np.ndarray]:
+    """Carer positions for each group of visits, in proportion to the group's care minutes.
+
+    Carers alike (mode, shift, span, break and skills) are shared out together, weighted by the
+    care minutes whose window opens in their shift, so each group gets the same mix of walkers and
+    drivers, early and late shifts, as the whole day. A group gets at least one carer (two when it
+    has a double-up), taken from the group with most carers per care minute.
+    """
+    v, c = day.visits, day.carers
+    work = (v["duration"] * v["carers"]).to_numpy(dtype=float)
+    earliest = v["earliest"].to_numpy()
+    kind = ["mode", "shift_start", "shift_end", "max_minutes", "break_earliest", "break_latest",
+            "break_minutes", "skills"]  # fmt: skip
+    keys = list(c[kind].astype(str).itertuples(index=False, name=None))
+    crew: list[list[int]] = [[] for _ in groups]
+    for key in dict.fromkeys(keys):
+        members = [j for j, k in enumerate(keys) if k == key]
+        start, end = int(c["shift_start"].iat[members[0]]), int(c["shift_end"].iat[members[0]])
+        share = np.array(
+            [work[g][(earliest[g] >= start) & (earliest[g] < end)].sum() for g in groups]
+        )
+        if share.sum() <= 0:
+            share = np.array([work[g].sum() for g in groups])
+        taken = 0
+        for g, n in enumerate(_largest_remainder(len(members), share)):
+            crew[g].extend(members[taken : taken + n])
+            taken += n
+    load = np.array([work[g].sum() for g in groups])
+    needed = [2 if (v["carers"].to_numpy()[g] == 2).any() else 1 for g in groups]
+    for g in range(len(groups)):
+        while len(crew[g]) < needed[g]:
+            spare = [h for h in range(len(groups)) if len(crew[h]) > needed[h]]
+            if not spare:
+                break
+            donor = max(spare, key=lambda h: (len(crew[h]) / max(load[h], 1.0), -h))
+            crew[g].append(crew[donor].pop())
+    return [np.array(sorted(x), dtype=int) for x in crew]
+
+
+def _interleave(carers: pd.DataFrame, positions: np.ndarray) -> np.ndarray:
+    """``positions`` reordered to take one carer of each kind (mode, shift) in turn."""
+    kinds = carers.iloc[positions][["mode", "shift_start", "shift_end"]].astype(str)
+    turn = kinds.groupby(list(kinds.columns), sort=False).cumcount().to_numpy()
+    return positions[np.lexsort((positions, turn))]
+
+
+def _solve_large_day(day: _Day, settings: RoundsSettings, repair: bool = True) -> list[dict]:
+    """Solve a day in geographic parts when it has more than ``max_visits_per_problem`` visits.
+
+    Visits no carer of the day could serve are reported first, with their reason. The others are
+    cut into compact groups (:func:`_bisect`, keeping each address's visits together), each solved
+    with its share of the carers (:func:`_share_carers`). Visits a group could not place are
+    then offered, in one more problem, to the carers no group used. A visit still unserved had
+    carers able to serve it, so its reason is capacity (or the time cap), never a group's.
+    """
+    scale = settings.time_units_per_min
+    cap = settings.max_visits_per_problem
+    v = day.visits
+    _, reasons = _eligibility(day, scale)
+    ok = np.array([r is None for r in reasons])
+    copies = v["carers"].to_numpy().astype(int)
+    parts_needed = math.ceil(copies[ok].sum() / cap) if cap > 0 else 1
+    parts_needed = min(parts_needed, max(1, len(day.carers) // 2))
+    if parts_needed <= 1:
+        return [_solve_day(day, settings)]
+
+    # groups of addresses, so that a person's visits stay together
+    pos = np.flatnonzero(ok)
+    locs, inverse = np.unique(day.visit_loc[pos], return_inverse=True)
+    weight = np.bincount(inverse.reshape(-1), weights=copies[pos], minlength=len(locs))
+    groups = [
+        pos[np.isin(inverse.reshape(-1), g)] for g in _bisect(day.locs[locs], weight, parts_needed)
+    ]
+    crew = _share_carers(_subday(day, pos, np.arange(len(day.carers))), [
+        np.searchsorted(pos, g) for g in groups
+    ])  # fmt: skip
+    parts = [_solve_day(_subday(day, g, cs), settings) for g, cs in zip(groups, crew, strict=True)]
+
+    left = sorted({u[0] for p in parts for u in p["unserved"]})
+    used = {r[0] for p in parts for r in p["rounds"]}
+    idle = np.flatnonzero(~day.carers["carer_id"].astype(str).isin(used).to_numpy())
+    if repair and left and len(idle):
+        at = pd.Index(v["visit_id"].astype(str))
+        left_pos = np.sort(at.get_indexer(left))
+        # never more carers than visit copies left (each extra carer only slows the search),
+        # taken in turn from each kind of carer so the mix is kept
+        idle = _interleave(day.carers, idle)[: int(copies[left_pos].sum())]
+        again = _subday(day, left_pos, np.sort(idle))
+        for p in parts:
+            p["unserved"] = []
+        parts.extend(_solve_large_day(again, settings, repair=False))
+    capped = {REASON_TIME_LIMIT, REASON_CAPACITY}
+    for p in parts:
+        p["unserved"] = [(*u[:3], u[3] if u[3] in capped else REASON_CAPACITY)
+                         for u in p["unserved"]]  # fmt: skip
+    impossible = v.iloc[np.flatnonzero(~ok)]
+    parts.append(
+        {"rounds": [], "legs": [], "breaks": [], "objective": 0, "elapsed_s": 0.0,
+         "estimate": day.estimate,
+         "unserved": [(str(r.visit_id), str(r.person_id), int(r.day), reasons[i])
+                      for i, r in zip(np.flatnonzero(~ok), impossible.itertuples(), strict=True)]}
+    )  # fmt: skip
+    return parts
 
 
 # --------------------------------------------------------------------------------------------
@@ -581,6 +766,8 @@ def _solve_day(day: _Day, settings: RoundsSettings) -> dict:
     remaining = max(0.1, settings.time_limit_s - (time.monotonic() - t0))
     params.time_limit.FromMilliseconds(int(remaining * 1000))
     stall = _StallStop(routing, settings.stall_solutions if settings.deterministic else 0)
+    if settings.deterministic and settings.branch_limit > 0:
+        routing.AddSearchMonitor(solver.BranchesLimit(settings.branch_limit))
     routing.CloseModelWithParameters(params)
 
     solution = None
@@ -873,8 +1060,9 @@ def plan_rounds(
         if len(day_carers) == 0:
             parts.append(_all_unserved(day_visits, REASON_NO_WINDOW))
             continue
-        day = _day_problem(day_visits, day_carers, travel, settings.time_units_per_min)
-        parts.append(_solve_day(day, settings))
+        day = _day_problem(day_visits, day_carers, travel, settings.time_units_per_min,
+                           settings.max_walk_leg_min)  # fmt: skip
+        parts.extend(_solve_large_day(day, settings))
     estimate = any(bool(getattr(t, "estimate", False)) for t in travel.values())
     return _assemble(parts, visits, carers, settings, estimate)
 

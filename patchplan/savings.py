@@ -8,13 +8,22 @@ Attribution to patches: each leg is charged to the patch of the visit it arrives
 to base is charged to the patch of the round's last visit. Today's rounds cross patch lines freely,
 so a patch's "today" figure is the travel spent reaching its visits under today's arrangement.
 
+Like for like: when an arrangement leaves visits unserved, its measured travel is for fewer visits,
+and a plan that drops its hardest visits would look cheap. So each arrangement's travel in a patch
+is scaled to *every* visit of that patch at the travel per visit it achieved (``measured × visits /
+visits served``), and the savings are differences of those like-for-like figures. When both serve
+every visit the scaling is 1 and the savings are the plain differences.
+
 Output columns of :func:`compare` (one row per patch plus ``"total"``), all per **week**:
 
-``visits``, ``care_hours``; for ``today_`` and ``proposed_``: ``travel_min``, ``travel_km``,
-``drive_km``, ``walk_share`` (share of visits reached on foot); then ``saved_travel_min``,
-``saved_travel_pct``, ``carer_hours_released``, ``care_hours_deliverable`` (the released hours
-as care at ``care_share_of_paid_time``), ``saved_cost_gbp`` (time at ``hourly_cost_gbp`` plus
-mileage at ``mileage_gbp_per_mile``), ``saved_co2_kg``.
+``visits``, ``care_hours``; for ``today_`` and ``proposed_``: ``visits_served``, ``travel_min``,
+``travel_km``, ``drive_km`` (as measured, for the visits served), ``travel_min_lfl``,
+``drive_km_lfl`` (like for like: scaled to every visit), ``walk_share`` (share of visits served
+reached on foot); then ``saved_travel_min``, ``saved_travel_pct``, ``carer_hours_released``,
+``care_hours_deliverable`` (the released hours as care at ``care_share_of_paid_time``),
+``saved_cost_gbp`` (time at ``hourly_cost_gbp`` plus mileage at ``mileage_gbp_per_mile``),
+``saved_co2_kg``, all from the like-for-like figures. The total row sums the patches. A patch
+where one arrangement served nothing takes the other's like-for-like figures (no saving claimed).
 """
 
 from __future__ import annotations
@@ -74,8 +83,10 @@ def _travel_by_patch(rounds: pd.DataFrame, visit_patch: pd.Series, scale: float)
         travel_min=("travel_min", "sum"), travel_m=("travel_m", "sum"), drive_m=("drive_m", "sum")
     )
     walked = visits.assign(on_foot=visits["mode"] == "walk").groupby("patch_id")["on_foot"].mean()
+    served = visits.groupby("patch_id")["visit_id"].nunique()
     out = pd.DataFrame(
         {
+            "visits_served": served * scale,
             "travel_min": per_patch["travel_min"] * scale,
             "travel_km": per_patch["travel_m"] * scale / 1000.0,
             "drive_km": per_patch["drive_m"] * scale / 1000.0,
@@ -117,6 +128,17 @@ def compare(
     table = base.join(before, how="left").join(after, how="left")
     numeric = [c for c in table.columns if not c.endswith("walk_share")]
     table[numeric] = table[numeric].fillna(0.0)
+    for prefix in ("today_", "proposed_"):
+        served = table[f"{prefix}visits_served"]
+        factor = table["visits"] / served.where(served > 0)  # NaN: served nothing in the patch
+        table[f"{prefix}travel_min_lfl"] = table[f"{prefix}travel_min"] * factor
+        table[f"{prefix}drive_km_lfl"] = table[f"{prefix}drive_km"] * factor
+    # An arrangement that served none of a patch's visits has no travel per visit: it is taken as
+    # equal to the other's, so that patch claims no saving either way.
+    for col in ("travel_min_lfl", "drive_km_lfl"):
+        today_col, proposed_col = table[f"today_{col}"], table[f"proposed_{col}"]
+        table[f"today_{col}"] = today_col.fillna(proposed_col).fillna(0.0)
+        table[f"proposed_{col}"] = proposed_col.fillna(today_col).fillna(0.0)
 
     total = table.sum(numeric_only=True)
     for prefix, frame in (("today_", today), ("proposed_", proposed)):
@@ -131,13 +153,12 @@ def compare(
 
 def _add_savings(table: pd.DataFrame, settings: SavingsSettings) -> pd.DataFrame:
     out = table.copy()
-    out["saved_travel_min"] = out["today_travel_min"] - out["proposed_travel_min"]
-    out["saved_travel_pct"] = (
-        100.0 * out["saved_travel_min"] / out["today_travel_min"].where(out["today_travel_min"] > 0)
-    )
+    today_min = out["today_travel_min_lfl"]
+    out["saved_travel_min"] = today_min - out["proposed_travel_min_lfl"]
+    out["saved_travel_pct"] = 100.0 * out["saved_travel_min"] / today_min.where(today_min > 0)
     out["carer_hours_released"] = out["saved_travel_min"] / 60.0
     out["care_hours_deliverable"] = out["carer_hours_released"] * settings.care_share_of_paid_time
-    saved_drive_km = out["today_drive_km"] - out["proposed_drive_km"]
+    saved_drive_km = out["today_drive_km_lfl"] - out["proposed_drive_km_lfl"]
     out["saved_cost_gbp"] = (
         out["carer_hours_released"] * settings.hourly_cost_gbp
         + saved_drive_km * 1000.0 / METRES_PER_MILE * settings.mileage_gbp_per_mile

@@ -56,7 +56,8 @@ class WorkforceSettings:
     market_share_skew : Zipf exponent of today's market shares (0 = equal shares; 1 = a few large
         providers and a long tail, as in most English councils' home-care markets)
     providers_per_patch : providers sharing each proposed patch (the brief: 2–3)
-    walking_share : share of carers in the proposed patches who work on foot (0–1)
+    walking_share : share of carers in the proposed patches who work on foot (0–1); none in a patch
+        the walking test finds car-dependent
     shifts : (start, end) minutes after midnight of each shift pattern; the default is the split
         day common in home care: an early shift 07:00–14:30 and a late shift 15:00–22:30
     break_minutes : unpaid break in a shift, minutes (0 = none)

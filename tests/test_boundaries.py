@@ -16,6 +16,7 @@ from shapely.geometry import Point, Polygon, box
 from patchplan import CRS
 from patchplan.boundaries import (
     UNASSIGNED,
+    assign_blocks,
     block_adjacency,
     load_layer,
     make_blocks,
@@ -289,6 +290,17 @@ def sheffield(shared_data: Path):
     }
 
 
+def test_blocks_go_to_the_existing_area_they_mostly_lie_in():
+    blocks = grid(2, 100.0, "b").rename(columns={"code": "block_id"})  # b0 b1 / b2 b3
+    far = squares(["far"], [(900.0, 900.0, 950.0, 950.0)]).rename(columns={"code": "block_id"})
+    blocks = gpd.GeoDataFrame(pd.concat([blocks, far], ignore_index=True), crs=CRS)
+    # west area reaches x = 120: b1 and b3 are 20% west, 80% east; the far block overlaps neither
+    existing = squares(["W", "E"], [(0.0, 0.0, 120.0, 200.0), (120.0, 0.0, 200.0, 200.0)])
+    existing["id"] = existing["code"]
+    got = assign_blocks(blocks, existing)
+    assert got.to_dict() == {"b0": "W", "b1": "E", "b2": "W", "b3": "E", "far": "E"}
+
+
 def test_sheffield_345_lsoas_and_100_neighbourhoods_load(sheffield):
     assert len(sheffield["lsoa"]) == 345
     assert sheffield["lsoa"]["id"].str.startswith("E010").all()
@@ -317,6 +329,25 @@ def test_sheffield_pcn_layer_with_2021_names_from_the_lsoa_table(shared_data: Pa
     assert len(pcns) == 16
     names = pcns.set_index("id")["name"]
     assert names["U31169"] == "SEVEN HILLS PCN" and names[UNASSIGNED] == UNASSIGNED
+
+
+def test_sheffield_blocks_fall_in_the_seven_asc_localities(sheffield, shared_data: Path):
+    localities, _ = load_layer(
+        shared_data / "sheffield_council_boundaries_boundsheff/sheffield_asc_localities.gpkg",
+        "ca_name",
+    )
+    got = assign_blocks(sheffield["blocks"], localities)
+    assert got.notna().all() and len(got) == len(sheffield["blocks"])
+    assert got.nunique() == 7
+    # every block's chosen locality holds most of its area
+    blocks = sheffield["blocks"].set_index("block_id")
+    for block_id in got.index[::15]:
+        inside = (
+            blocks.geometry[block_id]
+            .intersection(localities.set_index("id").geometry[got[block_id]])
+            .area
+        )
+        assert inside >= 0.5 * blocks.geometry[block_id].area - 1.0
 
 
 def test_sheffield_blocks_tile_the_city_and_their_graph_is_connected(sheffield):

@@ -86,12 +86,20 @@ def test_walking_time_and_class_per_patch(result):
     assert set(walking.index) == set(result.design.patches["patch_id"])
     assert walking["walk_visit_share"].between(0, 1).all()
     assert set(walking["walk_class"]) <= {"walkable", "mixed", "car-dependent"}
+    assert set(walking["walk_time_limit_reached"]) <= {0.0, 1.0}  # said, not hidden
 
 
 def test_savings_total_is_the_sum_of_patches(result):
     table = result.savings
     patches_only = table.drop(index="total")
-    for col in ("today_travel_min", "proposed_travel_min", "saved_travel_min", "saved_co2_kg"):
+    for col in (
+        "today_travel_min",
+        "proposed_travel_min",
+        "today_travel_min_lfl",
+        "proposed_travel_min_lfl",
+        "saved_travel_min",
+        "saved_co2_kg",
+    ):
         assert table.loc["total", col] == pytest.approx(patches_only[col].sum())
 
 
@@ -122,6 +130,23 @@ def test_outputs_are_written(outputs):
     for key in ("map-lots", "map-savings", "report", "patches", "savings", "unserved", "gpkg"):
         assert outputs[key].exists() and outputs[key].stat().st_size > 0, key
     assert "SYNTHETIC" in outputs["report"].read_text()
+
+
+def test_proposed_lots_are_scored_beside_todays_areas(result, outputs):
+    """The town's two legacy localities (cut at a road, north/south) are unbalanced and larger."""
+    layouts = result.layouts
+    assert list(layouts.index) == [pipeline.PROPOSED_LAYOUT, pipeline.EXISTING_LAYOUT]
+    assert set(result.existing_layout.index) == set(result.blocks["block_id"])
+    assert set(result.existing_layout) == {"NORTH", "SOUTH"}
+    proposed, today = layouts.loc[pipeline.PROPOSED_LAYOUT], layouts.loc[pipeline.EXISTING_LAYOUT]
+    assert proposed["areas"] == result.scenario.patches.k and today["areas"] == 2
+    assert proposed["worst_balance"] <= result.scenario.patches.balance_tolerance + 1e-9
+    assert proposed["contiguous_areas"] == proposed["areas"]
+    assert today["worst_balance"] > 0.15 > proposed["worst_balance"]
+    assert proposed["travel_min_per_leg"] < today["travel_min_per_leg"]
+    report = outputs["report"].read_text()
+    assert "Proposed lots against today&#x27;s areas" in report or "against today's areas" in report
+    assert outputs["layouts"].exists()
 
 
 def test_published_maps_show_no_individual_home(result, outputs):

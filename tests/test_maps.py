@@ -38,7 +38,9 @@ def screenshot_is_not_blank(page) -> float:
 
 
 def test_lots_map_opens_without_errors_and_has_its_layers(tmp_path, open_page, lots, town):
-    fmap = maps.lots_map(lots, town.pcns, town.neighbourhoods, synthetic=True)
+    fmap = maps.lots_map(
+        lots, town.pcns, town.neighbourhoods, existing=town.localities, synthetic=True
+    )
     path = io.write_map(fmap, tmp_path / "lots.html")
     page, console_errors, page_errors, remote = open_page(path)
     assert page_errors == []
@@ -49,6 +51,7 @@ def test_lots_map_opens_without_errors_and_has_its_layers(tmp_path, open_page, l
     assert any("Patches" in t for t in labels)
     assert any("PCN boundaries" in t for t in labels)
     assert any("Neighbourhoods" in t for t in labels)
+    assert any("Today's areas" in t for t in labels)
     assert page.locator("path.leaflet-interactive").count() >= len(lots)
     assert "SYNTHETIC DATA" in page.locator(".pp-title").inner_text()
     assert screenshot_is_not_blank(page) > 5.0

@@ -377,6 +377,26 @@ def test_sheffield_k7_patches_are_contiguous_balanced_and_cover_every_block(shef
     assert design.score.loc["all", "pcn_alignment"] > 0.7
 
 
+def test_sheffield_lots_beat_the_seven_asc_localities_on_the_same_yardstick(sheffield):
+    from patchplan.boundaries import assign_blocks
+    from patchplan.patches import compare_layouts
+
+    blocks, graph, demand, travel = sheffield
+    existing = load_inputs(Scenario.example("sheffield")).existing
+    localities = assign_blocks(blocks, existing)
+    design = design_patches(blocks, graph, demand, travel, PatchSettings(k=7), seed=0)
+    table = compare_layouts(
+        {"lots": design.layout, "localities": localities}, blocks, demand, travel,
+        PatchSettings(k=7), graph,
+    )  # fmt: skip
+    lots, today = table.loc["lots"], table.loc["localities"]
+    assert lots["areas"] == today["areas"] == 7
+    assert lots["worst_balance"] <= 0.10 + 1e-9 < today["worst_balance"]
+    assert lots["contiguous_areas"] == 7
+    assert lots["travel_min_per_leg"] < today["travel_min_per_leg"]
+    assert lots["estimate"] and today["estimate"]
+
+
 def test_sheffield_nest_never_splits_a_pcn(sheffield):
     blocks, graph, demand, travel = sheffield
     settings = PatchSettings(k=3, pcn_policy="nest", balance_tolerance=0.30)

@@ -216,6 +216,24 @@ def test_impossible_visits_land_in_unserved_with_the_right_reason():
     assert len(served - {RETURN}) + len(reasons) == len(visits)
 
 
+def test_walkers_are_not_sent_on_walks_longer_than_the_limit():
+    # straight-line walking estimate: 1 km is about 17 min away, 3 km about 52 min
+    visits = make_visits([
+        {"visit_id": "near", "x": 1000.0, "y": 0.0, "earliest": 480, "latest": 600},
+        {"visit_id": "far", "x": 3000.0, "y": 0.0, "earliest": 480, "latest": 600},
+    ])  # fmt: skip
+    walker = make_carers(1, mode="walk")
+    limited = plan_rounds(visits, walker, TRAVEL, FAST)
+    assert set(limited.rounds.visit_id) - {RETURN} == {"near"}
+    assert limited.unserved.set_index("visit_id").loc["far", "reason"] == REASON_UNREACHABLE
+    assert limited.rounds.travel_min.max() <= FAST.max_walk_leg_min
+    unlimited = plan_rounds(visits, walker, TRAVEL, RoundsSettings(max_walk_leg_min=0))
+    assert set(unlimited.rounds.visit_id) - {RETURN} == {"near", "far"}
+    # a driver is not limited
+    driven = plan_rounds(visits, make_carers(1, mode="drive"), TRAVEL, FAST)
+    assert driven.unserved.empty
+
+
 def test_malformed_tables_raise_a_rounds_error():
     visits = make_visits([{"visit_id": "a", "x": 0.0, "y": 0.0, "earliest": 600, "latest": 500}])
     with pytest.raises(RoundsError, match="latest"):
@@ -292,7 +310,9 @@ def test_a_demo_sized_day_with_double_ups_stops_on_work_counts_not_the_clock():
     late["carer_id"] = [f"d{j}" for j in range(16)]
     carers = pd.concat([early, late], ignore_index=True)
     carers["mode"] = ["walk", "drive"] * 16
-    settings = RoundsSettings(time_limit_s=120)  # the cap is a safety net only
+    # the cap is a safety net only; walkers may walk any distance here, as this test is about
+    # stopping on work counts (walking reach has its own test)
+    settings = RoundsSettings(time_limit_s=120, max_walk_leg_min=0)
     a = plan_rounds(visits, carers, TRAVEL, settings)
     b = plan_rounds(visits, carers, TRAVEL, settings)
     assert a.kpis["time_limit_reached"] == 0 and b.kpis["time_limit_reached"] == 0
@@ -302,4 +322,120 @@ def test_a_demo_sized_day_with_double_ups_stops_on_work_counts_not_the_clock():
     doubles = a.rounds[a.rounds.visit_id.isin(set(visits.visit_id[visits.carers == 2]))]
     pairs = doubles.groupby("visit_id")
     assert pairs.ngroups >= 0.8 * (visits.carers == 2).sum()
+    assert (pairs.carer_id.nunique() == 2).all() and (pairs.start.nunique() == 1).all()
+
+
+# ---------------------------------------------------------------------------------- large days
+
+
+def towns_day(per_town: int, centres: list[tuple[float, float]], seed: int) -> gpd.GeoDataFrame:
+    """``per_town`` visits within 1 km of each centre (towns far apart), windows spread over a day."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for t, (cx, cy) in enumerate(centres):
+        for i in range(per_town):
+            e = int(rng.choice([450, 510, 570, 660, 750, 960, 1020, 1110, 1200]))
+            rows.append({"visit_id": f"t{t}-{i}", "x": cx + float(rng.uniform(-1000, 1000)),
+                         "y": cy + float(rng.uniform(-1000, 1000)), "earliest": e,
+                         "latest": e + 60, "duration": int(rng.choice([30, 45]))})  # fmt: skip
+    return make_visits(rows)
+
+
+def two_shift_carers(n_per_shift: int) -> gpd.GeoDataFrame:
+    early = make_carers(n_per_shift, shift_start=420, shift_end=870, max_minutes=450,
+                        break_earliest=600, break_latest=690, break_minutes=30)  # fmt: skip
+    late = make_carers(n_per_shift, shift_start=900, shift_end=1350, max_minutes=450,
+                       break_earliest=1080, break_latest=1170, break_minutes=30)  # fmt: skip
+    late["carer_id"] = [f"d{j}" for j in range(n_per_shift)]
+    carers = pd.concat([early, late], ignore_index=True)
+    carers["mode"] = ["walk", "drive"] * n_per_shift
+    return gpd.GeoDataFrame(carers, crs="EPSG:27700")
+
+
+def test_a_large_day_is_cut_along_the_gaps_between_towns():
+    # four towns 12 km apart, 40 visits each, carers driving from a base in the middle; a cap of
+    # 40 must give one part per town, so no carer's round ever leaves its town
+    centres = [(-6_000.0, -6_000.0), (6_000.0, -6_000.0), (-6_000.0, 6_000.0),
+               (6_000.0, 6_000.0)]  # fmt: skip
+    visits = towns_day(40, centres, seed=4)
+    carers = two_shift_carers(20)
+    carers["mode"] = "drive"
+    settings = RoundsSettings(time_limit_s=60, max_visits_per_problem=40)
+    result = plan_rounds(visits, carers, TRAVEL, settings)
+    stops = result.rounds[result.rounds.visit_id != RETURN]
+    towns = stops.groupby("carer_id")["visit_id"].agg(lambda s: {v.split("-")[0] for v in s})
+    assert (towns.map(len) == 1).all()
+    assert stops.visit_id.str.split("-").str[0].nunique() == 4
+    served = set(stops.visit_id)
+    assert served | set(result.unserved.visit_id) == set(visits.visit_id)
+    assert len(served) >= 0.95 * len(visits)
+    assert result.kpis["time_limit_reached"] == 0
+
+
+def test_carers_are_shared_in_proportion_and_keep_the_fleet_mix():
+    from patchplan.rounds import _day_problem, _share_carers
+
+    visits = towns_day(30, [(0.0, 0.0), (10_000.0, 0.0), (20_000.0, 0.0)], seed=1)
+    carers = two_shift_carers(12)  # 6 early walkers, 6 early drivers, 6 late walkers, 6 late
+    day = _day_problem(visits, carers, TRAVEL, 1)
+    groups = [np.arange(30), np.arange(30, 60), np.arange(60, 90)]
+    crew = _share_carers(day, groups)
+    assert sorted(np.concatenate(crew).tolist()) == list(range(len(carers)))
+    for g, members in zip(groups, crew, strict=True):
+        mine = carers.iloc[members]
+        early_work = (visits.iloc[g].earliest < 870).mean()
+        # every part gets both modes and both shifts, about in proportion to its work
+        assert set(mine["mode"]) == {"walk", "drive"}
+        assert set(mine["shift_start"]) == {420, 900}
+        assert abs((mine.shift_start == 420).mean() - early_work) < 0.35
+
+
+def test_visits_a_part_cannot_place_go_to_idle_carers_and_reasons_stay_true():
+    # one visit needs a skill only one carer has; whichever part that carer is given, the visit is
+    # served or, at worst, "capacity exhausted" (never "no carer with the skill": one exists)
+    visits = towns_day(30, [(-8_000.0, 0.0), (8_000.0, 0.0)], seed=9)
+    visits.loc[visits.visit_id == "t1-3", "skills"] = "peg"
+    night = make_visits([{"visit_id": "night", "x": 8_000.0, "y": 0.0, "earliest": 60,
+                          "latest": 90, "person_id": "pn"}])  # fmt: skip
+    visits = gpd.GeoDataFrame(pd.concat([visits, night], ignore_index=True), crs="EPSG:27700")
+    carers = two_shift_carers(10)
+    carers["mode"] = "drive"  # the towns are 8 km from the base
+    carers.loc[0, "skills"] = "peg"
+    settings = RoundsSettings(time_limit_s=60, max_visits_per_problem=30)
+    result = plan_rounds(visits, carers, TRAVEL, settings)
+    reasons = result.unserved.set_index("visit_id")["reason"]
+    assert reasons["night"] == REASON_NO_WINDOW  # impossible for every carer: the true reason
+    assert reasons.get("t1-3", "served") in {"served", REASON_CAPACITY}
+    assert set(reasons.drop("night")) <= {REASON_CAPACITY}
+    stops = result.rounds[result.rounds.visit_id != RETURN]
+    if "t1-3" in set(stops.visit_id):
+        assert stops.set_index("visit_id").loc["t1-3", "carer_id"] == carers.carer_id[0]
+    assert set(stops.visit_id) | set(reasons.index) == set(visits.visit_id)
+
+
+def test_a_day_of_hundreds_of_visits_is_planned_in_parts_deterministically():
+    rng = np.random.default_rng(21)
+    n = 360
+    earliest = rng.choice([450, 480, 540, 600, 690, 750, 990, 1050, 1110, 1200], n)
+    visits = make_visits([
+        {"visit_id": f"v{i}", "x": float(x), "y": float(y), "earliest": int(e),
+         "latest": int(e) + 60, "duration": int(rng.choice([30, 45])),
+         "carers": 2 if i % 10 == 0 else 1}
+        for i, (x, y, e) in enumerate(zip(*rng.uniform(-5000, 5000, (2, n)), earliest, strict=True))
+    ])  # fmt: skip
+    carers = two_shift_carers(44)
+    carers["mode"] = "drive"  # a 10 km square: too far to walk from one base
+    settings = RoundsSettings(time_limit_s=120)  # default cap of 100 visits per part
+    a = plan_rounds(visits, carers, TRAVEL, settings)
+    b = plan_rounds(visits, carers, TRAVEL, settings)
+    pd.testing.assert_frame_equal(a.rounds, b.rounds)
+    pd.testing.assert_frame_equal(a.unserved, b.unserved)
+    assert a.kpis["time_limit_reached"] == 0
+    stops = a.rounds[a.rounds.visit_id != RETURN]
+    assert set(stops.visit_id) | set(a.unserved.visit_id) == set(visits.visit_id)
+    assert stops.visit_id.nunique() >= 0.95 * n
+    v = visits.set_index("visit_id")
+    assert (stops.start >= v.loc[stops.visit_id, "earliest"].to_numpy()).all()
+    assert (stops.start <= v.loc[stops.visit_id, "latest"].to_numpy()).all()
+    pairs = stops[stops.visit_id.isin(set(visits.visit_id[visits.carers == 2]))].groupby("visit_id")
     assert (pairs.carer_id.nunique() == 2).all() and (pairs.start.nunique() == 1).all()

@@ -114,3 +114,23 @@ def test_a_day_that_served_nothing_keeps_totals_numeric(case):
     )
     assert table.loc["total", "today_travel_min"] == 70.0
     assert table.loc["total", "saved_travel_min"] == 39.0
+
+
+def test_visits_left_unserved_never_read_as_a_saving(case):
+    """Proposed drops v2: its measured travel is for one of P01's two visits, so it is doubled."""
+    visits, visit_patch, today, proposed = case
+    dropped = proposed[proposed.visit_id != "v2"].copy()
+    dropped.loc[dropped.visit_id == "<return>", "travel_min"] = [7.0, 8.0]
+    table = compare(today, dropped, visits, visit_patch, SavingsSettings(week_days=1))
+    p01 = table.loc["P01"]
+    assert p01["proposed_visits_served"] == 1 and p01["today_visits_served"] == 2
+    assert p01["proposed_travel_min"] == 5.0 + 7.0  # as measured
+    assert p01["proposed_travel_min_lfl"] == pytest.approx(2 * 12.0)  # scaled to both visits
+    assert p01["saved_travel_min"] == pytest.approx(30.0 - 24.0)
+    # P02 served in both: no scaling
+    assert table.loc["P02", "proposed_travel_min_lfl"] == 16.0
+    assert table.loc["total", "saved_travel_min"] == pytest.approx(70.0 - 24.0 - 16.0)
+    # dropping everything would otherwise look like a 100% saving
+    nothing = compare(today, dropped.iloc[:0], visits, visit_patch, SavingsSettings(week_days=1))
+    assert nothing.loc["total", "proposed_visits_served"] == 0
+    assert nothing.loc["total", "saved_travel_min"] == pytest.approx(0.0)

@@ -82,7 +82,9 @@ def test_replace_changes_one_setting_and_keeps_the_rest():
 
 
 def test_fixed_length_pairs_are_checked_element_by_element(tmp_path):
-    scenario = Scenario.load(write(tmp_path, '[patches]\nlocked = [["B1", "P01"], ["B2", "P02"]]\n'))
+    scenario = Scenario.load(
+        write(tmp_path, '[patches]\nlocked = [["B1", "P01"], ["B2", "P02"]]\n')
+    )
     assert scenario.patches.lock_pairs() == [("B1", "P01"), ("B2", "P02")]
     with pytest.raises(ScenarioError, match=r"locked"):
         Scenario.load(write(tmp_path, '[patches]\nlocked = [["B1", 1]]\n'))

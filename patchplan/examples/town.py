@@ -63,6 +63,8 @@ class Town:
     practices : GP practices: ``id``, ``name``, ``pcn_id``, Point geometry
     addresses : address points along streets: ``id`` (like a postcode), ``area_id``
     boundary : the study area outline
+    localities : today's two contract areas, ``id``, ``name``: the town cut north/south along a
+        road, ignoring PCNs, as many councils' legacy localities are
     """
 
     streets: nx.MultiDiGraph
@@ -72,6 +74,7 @@ class Town:
     practices: gpd.GeoDataFrame
     addresses: gpd.GeoDataFrame
     boundary: gpd.GeoDataFrame
+    localities: gpd.GeoDataFrame | None = None
 
 
 def _xy(col: float, row: float) -> tuple[float, float]:
@@ -310,6 +313,15 @@ def _addresses(streets: nx.MultiDiGraph, areas: gpd.GeoDataFrame) -> gpd.GeoData
     return out
 
 
+def _localities() -> gpd.GeoDataFrame:
+    x0, y0, x1, y1 = _extent()
+    _, y_cut = _xy(0, 9)
+    return _frame(
+        [{"id": "SOUTH", "name": "South locality"}, {"id": "NORTH", "name": "North locality"}],
+        [box(x0, y0, x1, y_cut), box(x0, y_cut, x1, y1)],
+    )
+
+
 def make_town(seed: int = 7) -> Town:
     """Generate the synthetic town. The same seed always gives the same town."""
     rng = np.random.default_rng(seed)
@@ -324,6 +336,7 @@ def make_town(seed: int = 7) -> Town:
         practices=_practices(),
         addresses=_addresses(streets, areas),
         boundary=boundary,
+        localities=_localities(),
     )
 
 
