@@ -453,7 +453,7 @@ def _share_carers(day: _Day, groups: list[np.ndarray]) -> list[np.ndarray]:
             spare = [h for h in range(len(groups)) if len(crew[h]) > needed[h]]
             if not spare:
                 break
-            donor = max(spare, key=lambda h: (len(crew[h]) / max(load[h], 1.0), -h))
+            donor = max(spare, key=lambda h: (len(crew[h]) / max(float(load[h]), 1.0), -h))
             crew[g].append(crew[donor].pop())
     return [np.array(sorted(x), dtype=int) for x in crew]
 
