@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench bench-matrix bench-rounds bench-patches clean
+.PHONY: demo test lint bench bench-matrix bench-rounds bench-large-day bench-patches clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,13 +25,16 @@ lint: $(STAMP)
 	$(BIN)/mypy patchplan
 
 # Each benchmark reports ratios against a named baseline measured in the same run (benchmarks/README.md).
-bench: bench-matrix bench-rounds bench-patches
+bench: bench-matrix bench-rounds bench-large-day bench-patches
 
 bench-matrix: $(STAMP)
 	$(BIN)/python -m benchmarks.bench_matrix --nx-sample 50
 
 bench-rounds: $(STAMP)
 	$(BIN)/python -m benchmarks.bench_rounds --limits 10 60
+
+bench-large-day: $(STAMP)
+	$(BIN)/python -m benchmarks.bench_large_day
 
 bench-patches: $(STAMP)
 	$(BIN)/python -m benchmarks.bench_patches

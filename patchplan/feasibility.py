@@ -3,7 +3,8 @@
 :func:`walking_feasibility` plans a patch's day twice with :func:`patchplan.rounds.plan_rounds`:
 with walking carers only, then with a mixed fleet (the same walkers plus as many drivers). It reports
 the share of visits and care hours served on foot, the walking carers needed, the longest and mean
-walking leg (minutes) and a class: ``walkable`` (share of visits on foot ≥ ``walkable_share``),
+walking leg (minutes) and a class (walkers start from homes spread over the patch, drivers from
+its base, and no walking leg is longer than ``max_walk_leg_min``): ``walkable`` (share of visits on foot ≥ ``walkable_share``),
 ``car-dependent`` (< ``car_dependent_share``) or ``mixed``.
 """
 
@@ -18,6 +19,7 @@ from shapely.geometry import Point
 
 from patchplan.matrix import TravelTimes
 from patchplan.rounds import RETURN, RoundsSettings, plan_rounds
+from patchplan.workforce import local_homes
 
 __all__ = ["FeasibilitySettings", "walking_feasibility"]
 
@@ -37,6 +39,8 @@ class FeasibilitySettings:
     spare_carers : carers offered beyond the sized fleet.
     time_limit_s, seed, solution_limit : solver limits for each of the two plans.
     max_walk_leg_min : longest walking leg, minutes (as ``RoundsSettings.max_walk_leg_min``).
+    walkers_live_locally : walkers start and end at homes spread over the patch's visits
+        (:func:`patchplan.workforce.local_homes`) rather than at the patch base.
     """
 
     walkable_share: float = 0.9
@@ -53,10 +57,11 @@ class FeasibilitySettings:
     seed: int = 1
     solution_limit: int = 1_000
     max_walk_leg_min: float = 30.0
+    walkers_live_locally: bool = True
 
 
 def _fleet(
-    n: int, mode: str, base: Point, s: FeasibilitySettings, skills: str, crs
+    n: int, mode: str, base: Point | list[Point], s: FeasibilitySettings, skills: str, crs
 ) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(
         {
@@ -71,7 +76,7 @@ def _fleet(
             "skills": skills,
             "provider_id": "",
         },
-        geometry=[base] * n,
+        geometry=list(base) if isinstance(base, list) else [base] * n,
         crs=crs,
     )
 
@@ -87,7 +92,8 @@ def walking_feasibility(
     Parameters
     ----------
     visits : the patch's visits for one day (``docs/data-contracts.md``).
-    base : the patch base where carers start and end (EPSG:27700).
+    base : the patch base where drivers (and, unless ``walkers_live_locally``, walkers) start and
+        end (EPSG:27700).
     travel : ``{"walk": ..., "drive": ...}`` travel times (``drive`` only needed for the mixed plan;
         without it the mixed figures repeat the walking ones).
     settings : thresholds, carer defaults and solver limits.
@@ -110,7 +116,8 @@ def walking_feasibility(
     skills = ",".join(
         sorted({k.strip() for t in visits["skills"] for k in str(t).split(",") if k.strip()})
     )
-    walkers = _fleet(n, "walk", base, s, skills, visits.crs)
+    homes = local_homes(visits, n) if s.walkers_live_locally and len(visits) else base
+    walkers = _fleet(n, "walk", homes, s, skills, visits.crs)
     on_foot = plan_rounds(visits, walkers, {"walk": travel["walk"]}, rs)
     legs = on_foot.rounds[on_foot.rounds["visit_id"] != RETURN]
     all_legs = on_foot.rounds["travel_min"]

@@ -93,6 +93,7 @@ __all__ = [
     "RoundsResult",
     "RoundsSettings",
     "combine_results",
+    "compact_groups",
     "legs_geometry",
     "plan_many",
     "plan_rounds",
@@ -382,7 +383,7 @@ def _eligibility(day: _Day, scale: int) -> tuple[np.ndarray, list[str | None]]:
 # decomposition of large days
 
 
-def _bisect(xy: np.ndarray, weight: np.ndarray, parts: int) -> list[np.ndarray]:
+def compact_groups(xy: np.ndarray, weight: np.ndarray, parts: int) -> list[np.ndarray]:
     """Recursive coordinate bisection: ``parts`` groups of point positions of about equal weight.
 
     Each cut is across the longer side of the group's bounding box, at the weighted median (in
@@ -402,8 +403,8 @@ def _bisect(xy: np.ndarray, weight: np.ndarray, parts: int) -> list[np.ndarray]:
         cut -= 1
     cut = min(max(cut, left_parts), len(xy) - (parts - left_parts))
     left, right = order[:cut], order[cut:]
-    return [left[g] for g in _bisect(xy[left], weight[left], left_parts)] + [
-        right[g] for g in _bisect(xy[right], weight[right], parts - left_parts)
+    return [left[g] for g in compact_groups(xy[left], weight[left], left_parts)] + [
+        right[g] for g in compact_groups(xy[right], weight[right], parts - left_parts)
     ]
 
 
@@ -424,8 +425,10 @@ def _share_carers(day: _Day, groups: list[np.ndarray]) -> list[np.ndarray]:
 
     Carers alike (mode, shift, span, break and skills) are shared out together, weighted by the
     care minutes whose window opens in their shift, so each group gets the same mix of walkers and
-    drivers, early and late shifts, as the whole day. A group gets at least one carer (two when it
-    has a double-up), taken from the group with most carers per care minute.
+    drivers, early and late shifts, as the whole day. Within a kind, carers go to the group
+    nearest their base (carers living locally work locally; carers sharing one office are
+    simply taken in order). A group gets at least one carer (two when it has a double-up),
+    taken from the group with most carers per care minute.
     """
     v, c = day.visits, day.carers
     work = (v["duration"] * v["carers"]).to_numpy(dtype=float)
@@ -434,18 +437,27 @@ def _share_carers(day: _Day, groups: list[np.ndarray]) -> list[np.ndarray]:
             "break_minutes", "skills"]  # fmt: skip
     keys = list(c[kind].astype(str).itertuples(index=False, name=None))
     crew: list[list[int]] = [[] for _ in groups]
+    centres = np.array([day.locs[day.visit_loc[g]].mean(axis=0) for g in groups])
+    bases = day.locs[day.base_loc]
     for key in dict.fromkeys(keys):
-        members = [j for j, k in enumerate(keys) if k == key]
+        members = np.array([j for j, k in enumerate(keys) if k == key])
         start, end = int(c["shift_start"].iat[members[0]]), int(c["shift_end"].iat[members[0]])
         share = np.array(
             [work[g][(earliest[g] >= start) & (earliest[g] < end)].sum() for g in groups]
         )
         if share.sum() <= 0:
             share = np.array([work[g].sum() for g in groups])
-        taken = 0
-        for g, n in enumerate(_largest_remainder(len(members), share)):
-            crew[g].extend(members[taken : taken + n])
-            taken += n
+        room = _largest_remainder(len(members), share)
+        # nearest (carer, group) pairs first; ties (one shared office) keep carer and group order
+        dist = np.linalg.norm(bases[members][:, None, :] - centres[None, :, :], axis=2)
+        rank = np.round(dist, 1)
+        who, where = np.meshgrid(np.arange(len(members)), np.arange(len(groups)), indexing="ij")
+        placed = np.zeros(len(members), dtype=bool)
+        for flat in np.lexsort((where.ravel(), who.ravel(), rank.ravel())):
+            m, g = divmod(int(flat), len(groups))
+            if not placed[m] and room[g] > 0:
+                crew[g].append(int(members[m]))
+                placed[m], room[g] = True, room[g] - 1
     load = np.array([work[g].sum() for g in groups])
     needed = [2 if (v["carers"].to_numpy()[g] == 2).any() else 1 for g in groups]
     for g in range(len(groups)):
@@ -459,8 +471,8 @@ def _share_carers(day: _Day, groups: list[np.ndarray]) -> list[np.ndarray]:
 
 
 def _interleave(carers: pd.DataFrame, positions: np.ndarray) -> np.ndarray:
-    """``positions`` reordered to take one carer of each kind (mode, shift) in turn."""
-    kinds = carers.iloc[positions][["mode", "shift_start", "shift_end"]].astype(str)
+    """``positions`` reordered to take one carer of each kind (mode, shift, skills) in turn."""
+    kinds = carers.iloc[positions][["mode", "shift_start", "shift_end", "skills"]].astype(str)
     turn = kinds.groupby(list(kinds.columns), sort=False).cumcount().to_numpy()
     return positions[np.lexsort((positions, turn))]
 
@@ -468,8 +480,9 @@ def _interleave(carers: pd.DataFrame, positions: np.ndarray) -> np.ndarray:
 def _solve_large_day(day: _Day, settings: RoundsSettings, repair: bool = True) -> list[dict]:
     """Solve a day in geographic parts when it has more than ``max_visits_per_problem`` visits.
 
-    Visits no carer of the day could serve are reported first, with their reason. The others are
-    cut into compact groups (:func:`_bisect`, keeping each address's visits together), each solved
+    Visits no carer of the day could serve are reported with their reason and kept out of the
+    model; never more carers than visit copies are offered (taken in turn from each kind of
+    carer). A day within the cap is then one problem. A larger day is cut into compact groups (:func:`compact_groups`, keeping each address's visits together), each solved
     with its share of the carers (:func:`_share_carers`). Visits a group could not place are
     then offered, in one more problem, to the carers no group used. A visit still unserved had
     carers able to serve it, so its reason is capacity (or the time cap), never a group's.
@@ -482,15 +495,29 @@ def _solve_large_day(day: _Day, settings: RoundsSettings, repair: bool = True) -
     copies = v["carers"].to_numpy().astype(int)
     parts_needed = math.ceil(copies[ok].sum() / cap) if cap > 0 else 1
     parts_needed = min(parts_needed, max(1, len(day.carers) // 2))
+    pos = np.flatnonzero(ok)
+    impossible = v.iloc[np.flatnonzero(~ok)]
+    impossible_part = {
+        "rounds": [], "legs": [], "breaks": [], "objective": 0, "elapsed_s": 0.0,
+        "estimate": day.estimate,
+        "unserved": [(str(r.visit_id), str(r.person_id), int(r.day), reasons[i])
+                     for i, r in zip(np.flatnonzero(~ok), impossible.itertuples(), strict=True)],
+    }  # fmt: skip
     if parts_needed <= 1:
-        return [_solve_day(day, settings)]
+        needed = max(2, int(copies[ok].sum()))
+        if ok.all() and len(day.carers) <= needed:
+            return [_solve_day(day, settings)]
+        if not ok.any():
+            return [impossible_part]
+        few = np.sort(_interleave(day.carers, np.arange(len(day.carers)))[:needed])
+        return [_solve_day(_subday(day, pos, few), settings), impossible_part]
 
     # groups of addresses, so that a person's visits stay together
-    pos = np.flatnonzero(ok)
     locs, inverse = np.unique(day.visit_loc[pos], return_inverse=True)
     weight = np.bincount(inverse.reshape(-1), weights=copies[pos], minlength=len(locs))
     groups = [
-        pos[np.isin(inverse.reshape(-1), g)] for g in _bisect(day.locs[locs], weight, parts_needed)
+        pos[np.isin(inverse.reshape(-1), g)]
+        for g in compact_groups(day.locs[locs], weight, parts_needed)
     ]
     crew = _share_carers(_subday(day, pos, np.arange(len(day.carers))), [
         np.searchsorted(pos, g) for g in groups
@@ -514,13 +541,7 @@ def _solve_large_day(day: _Day, settings: RoundsSettings, repair: bool = True) -
     for p in parts:
         p["unserved"] = [(*u[:3], u[3] if u[3] in capped else REASON_CAPACITY)
                          for u in p["unserved"]]  # fmt: skip
-    impossible = v.iloc[np.flatnonzero(~ok)]
-    parts.append(
-        {"rounds": [], "legs": [], "breaks": [], "objective": 0, "elapsed_s": 0.0,
-         "estimate": day.estimate,
-         "unserved": [(str(r.visit_id), str(r.person_id), int(r.day), reasons[i])
-                      for i, r in zip(np.flatnonzero(~ok), impossible.itertuples(), strict=True)]}
-    )  # fmt: skip
+    parts.append(impossible_part)
     return parts
 
 

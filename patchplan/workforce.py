@@ -65,6 +65,10 @@ class WorkforceSettings:
     utilisation : the share of a shift a carer spends in visits when planning fleet size; the solver
         then uses as few carers as it can (a fixed cost per carer), so this only bounds the fleet
     spare_carers : extra carers per provider and shift beyond the computed need
+    walkers_live_locally : walking carers start and end their round near it, at homes spread over
+        the provider's visits (:func:`local_homes`), as non-driving carers recruited from the
+        neighbourhood do; drivers start at the provider's office. When False, everyone starts at
+        the office, and a walker can only serve visits within a walk of it.
     """
 
     providers_today: int = 0
@@ -76,6 +80,7 @@ class WorkforceSettings:
     break_window: tuple[int, int] = (150, 270)
     utilisation: float = 0.55
     spare_carers: int = 1
+    walkers_live_locally: bool = True
 
 
 def _base_points(people: gpd.GeoDataFrame, count: int, rng: np.random.Generator) -> gpd.GeoSeries:
@@ -161,6 +166,28 @@ def patch_allocation(
     return allocation, gpd.GeoDataFrame(rows, geometry=bases, crs=CRS)
 
 
+def local_homes(visits: pd.DataFrame, count: int) -> list[Point]:
+    """``count`` home points spread over the visits, for carers who live near their rounds.
+
+    The visits are cut into compact groups of about equal care minutes
+    (:func:`patchplan.rounds.compact_groups`) and each group's home is the visit address nearest
+    the group's care-weighted centre (so it is on the street network wherever the visits are); with
+    more carers than groups, homes repeat in group order. EPSG:27700.
+    """
+    from patchplan.rounds import compact_groups
+
+    if count <= 0 or len(visits) == 0:
+        return []
+    xy = np.column_stack([visits.geometry.x.to_numpy(), visits.geometry.y.to_numpy()])
+    work = (visits["duration"] * visits["carers"]).to_numpy(dtype=float)
+    homes = []
+    for g in compact_groups(xy, work, count):
+        centre = np.average(xy[g], axis=0, weights=work[g] if work[g].sum() > 0 else None)
+        nearest = g[np.argmin(np.linalg.norm(xy[g] - centre, axis=1))]
+        homes.append(Point(xy[nearest]))
+    return [homes[i % len(homes)] for i in range(count)]
+
+
 def carers_for(
     visits: pd.DataFrame,
     provider: pd.Series,
@@ -173,8 +200,10 @@ def carers_for(
     The need per shift is the care minutes (duration × carers) whose window opens in that shift,
     divided by the shift's working minutes × ``utilisation``. ``walking_share`` of each shift's
     carers walk, the rest drive (rounded so that a share of 0.5 with one carer gives a driver).
+    Drivers start at ``base``; walkers too, or at :func:`local_homes` over the shift's visits when
+    ``settings.walkers_live_locally``.
     """
-    rows = []
+    rows, homes = [], []
     for s, (start, end) in enumerate(settings.shifts):
         in_shift = visits[(visits["earliest"] >= start) & (visits["earliest"] < end)]
         care_min = float((in_shift["duration"] * in_shift["carers"]).sum())
@@ -182,6 +211,8 @@ def carers_for(
         need = math.ceil(care_min / working) if care_min > 0 else 0
         need += settings.spare_carers if need else 0
         walkers = math.floor(need * walking_share)
+        local = local_homes(in_shift, walkers) if settings.walkers_live_locally else []
+        homes.extend(local + [base] * (need - len(local)))
         for i in range(need):
             rows.append(
                 {
@@ -198,4 +229,4 @@ def carers_for(
                 }
             )
     frame = pd.DataFrame(rows, columns=CARER_COLUMNS)
-    return gpd.GeoDataFrame(frame, geometry=[base] * len(frame), crs=CRS)
+    return gpd.GeoDataFrame(frame, geometry=homes, crs=CRS)

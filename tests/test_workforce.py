@@ -1,0 +1,70 @@
+"""Who serves whom: carers sized per shift, walkers living near their rounds."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from shapely.geometry import Point
+
+from patchplan import CRS
+from patchplan.matrix import StraightLineTravel
+from patchplan.rounds import RETURN, RoundsSettings, plan_rounds
+from patchplan.workforce import WorkforceSettings, carers_for, local_homes
+
+TRAVEL = {"walk": StraightLineTravel("walk"), "drive": StraightLineTravel("drive")}
+
+
+def two_villages(per_village: int = 20, gap_m: float = 16_000.0, seed: int = 3):
+    """Visits in two villages ``gap_m`` apart (west at x=0, east at x=gap_m), 400 m across each."""
+    rng = np.random.default_rng(seed)
+    rows, geoms = [], []
+    for v, cx in enumerate((0.0, gap_m)):
+        for i in range(per_village):
+            e = int(rng.choice([450, 540, 660, 750]))
+            rows.append({"visit_id": f"{'WE'[v]}{i}", "person_id": f"{'WE'[v]}{i}", "day": 0,
+                         "earliest": e, "latest": e + 60, "duration": 30, "carers": 1,
+                         "skills": ""})  # fmt: skip
+            geoms.append(Point(cx + rng.uniform(-200, 200), rng.uniform(-200, 200)))
+    return gpd.GeoDataFrame(rows, geometry=geoms, crs=CRS)
+
+
+def test_local_homes_are_visit_addresses_one_per_compact_group():
+    visits = two_villages()
+    homes = local_homes(visits, 2)
+    xs = sorted(round(p.x, 6) for p in homes)
+    assert xs[0] < 1_000 and xs[1] > 15_000  # one home in each village
+    addresses = {(round(p.x, 6), round(p.y, 6)) for p in visits.geometry}
+    assert all((round(p.x, 6), round(p.y, 6)) in addresses for p in homes)
+    assert len({p.wkt for p in local_homes(visits, 5)}) == 5
+    few = local_homes(visits.head(3), 5)  # more carers than addresses: homes repeat
+    assert len(few) == 5 and len({p.wkt for p in few}) == 3
+    assert local_homes(visits, 0) == []
+
+
+def test_walkers_live_locally_and_drivers_start_at_the_office():
+    visits = two_villages()
+    office = Point(8_000.0, 0.0)
+    carers = carers_for(visits, "A", office, WorkforceSettings(), walking_share=0.5)
+    walkers, drivers = carers[carers["mode"] == "walk"], carers[carers["mode"] == "drive"]
+    assert len(walkers) > 0 and len(drivers) > 0
+    assert (drivers.geometry.distance(office) == 0).all()
+    assert (walkers.geometry.distance(office) > 7_000).all()  # in a village, not at the office
+    at_office = carers_for(visits, "A", office, WorkforceSettings(walkers_live_locally=False), 0.5)
+    assert (at_office.geometry.distance(office) == 0).all()
+
+
+def test_walkers_living_in_a_village_get_that_villages_visits():
+    # 16 km apart: no walker can walk between the villages (30 min cap), so each part of the day
+    # must be given the walkers who live there
+    visits = two_villages(per_village=30)
+    carers = carers_for(visits, "A", Point(8_000.0, 0.0), WorkforceSettings(), walking_share=1.0)
+    assert (carers["mode"] == "walk").all()
+    result = plan_rounds(visits, carers, TRAVEL, RoundsSettings(max_visits_per_problem=30))
+    stops = result.rounds[result.rounds["visit_id"] != RETURN]
+    home_x = carers.set_index("carer_id").geometry.x
+    village_of_home = np.where(home_x.loc[stops["carer_id"]].to_numpy() < 8_000, "W", "E")
+    assert (stops["visit_id"].str[0].to_numpy() == village_of_home).all()
+    assert len(set(stops["visit_id"])) >= 0.9 * len(visits)
+    assert result.rounds["travel_min"].max() <= 30
+    assert pd.Series(village_of_home).nunique() == 2
