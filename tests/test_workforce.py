@@ -60,6 +60,7 @@ def test_walkers_living_in_a_village_get_that_villages_visits():
     visits = two_villages(per_village=30)
     carers = carers_for(visits, "A", Point(8_000.0, 0.0), WorkforceSettings(), walking_share=1.0)
     assert (carers["mode"] == "walk").all()
+    carers = carers.iloc[::-1].reset_index(drop=True)  # eastern walkers listed first
     result = plan_rounds(visits, carers, TRAVEL, RoundsSettings(max_visits_per_problem=30))
     stops = result.rounds[result.rounds["visit_id"] != RETURN]
     home_x = carers.set_index("carer_id").geometry.x
