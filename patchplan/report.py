@@ -155,22 +155,25 @@ COMMITTEE_COLUMNS = {
 }
 
 
+def _formatted(
+    table: pd.DataFrame, columns: dict[str, tuple[str, str]], index: str
+) -> pd.DataFrame:
+    """``table``'s ``columns`` (name → (title, format)) as text under their titles; blanks as "–"."""
+    out = pd.DataFrame(index=table.index.rename(index))
+    for col, (title, fmt) in columns.items():
+        if col in table:
+            out[title] = ["–" if pd.isna(v) or v == "" else fmt.format(v) for v in table[col]]
+    return out
+
+
 def committee_table(summary: pd.DataFrame) -> pd.DataFrame:
     """The per-lot table with readable headers and units; figures for fewer than 5 people withheld."""
     table = summary.copy()
     for col in ("today_travel_min_lfl", "proposed_travel_min_lfl"):
         table[col] = table[col] / 60.0
-    out = pd.DataFrame(index=table.index.rename("Lot"))
-    for col, (title, fmt) in COMMITTEE_COLUMNS.items():
-        if col in table:
-            out[title] = [
-                "–"
-                if pd.isna(v) or v == ""
-                else fmt.format(v).replace(",", ", ")
-                if col == "pcn_ids"
-                else fmt.format(v)
-                for v in table[col]
-            ]
+    out = _formatted(table, COMMITTEE_COLUMNS, "Lot")
+    if "PCNs" in out:
+        out["PCNs"] = out["PCNs"].str.replace(",", ", ")
     small = table["people"] < MIN_COUNT
     out.loc[small, ["People", "Care hours a week"]] = "withheld"
     return out
@@ -188,10 +191,7 @@ LAYOUT_COLUMNS = {
 
 def layouts_table(layouts: pd.DataFrame) -> pd.DataFrame:
     """The proposed lots and today's areas side by side, with readable headers and units."""
-    out = pd.DataFrame(index=layouts.index.rename(""))
-    for col, (title, fmt) in LAYOUT_COLUMNS.items():
-        out[title] = [fmt.format(v) for v in layouts[col]]
-    return out
+    return _formatted(layouts, LAYOUT_COLUMNS, "")
 
 
 def report_html(result: StudyResult, map_files: dict[str, Path], report_dir: Path) -> str:

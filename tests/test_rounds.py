@@ -58,6 +58,19 @@ def random_day(n: int, seed: int, doubles: bool = True) -> gpd.GeoDataFrame:
     ])  # fmt: skip
 
 
+def peaky_day(n: int, seed: int, half_width_m: float, durations: list[int]) -> gpd.GeoDataFrame:
+    """``n`` visits in a square, windows opening at home care's peaks, every tenth a double-up."""
+    rng = np.random.default_rng(seed)
+    earliest = rng.choice([450, 480, 540, 600, 690, 750, 990, 1050, 1110, 1200], n)
+    xy = rng.uniform(-half_width_m, half_width_m, (2, n))
+    return make_visits([
+        {"visit_id": f"v{i}", "x": float(x), "y": float(y), "earliest": int(e),
+         "latest": int(e) + 60, "duration": int(rng.choice(durations)),
+         "carers": 2 if i % 10 == 0 else 1}
+        for i, (x, y, e) in enumerate(zip(*xy, earliest, strict=True))
+    ])  # fmt: skip
+
+
 # ---------------------------------------------------------------------------------- optimality
 
 
@@ -294,15 +307,8 @@ def test_leg_geometry_is_drawn_for_every_row(busy_day):
 
 
 def test_a_demo_sized_day_with_double_ups_stops_on_work_counts_not_the_clock():
-    rng = np.random.default_rng(7)
     n = 150
-    earliest = rng.choice([450, 480, 540, 600, 690, 750, 990, 1050, 1110, 1200], n)
-    visits = make_visits([
-        {"visit_id": f"v{i}", "x": float(x), "y": float(y), "earliest": int(e),
-         "latest": int(e) + 60, "duration": int(rng.choice([15, 30, 45])),
-         "carers": 2 if i % 10 == 0 else 1}
-        for i, (x, y, e) in enumerate(zip(*rng.uniform(-2500, 2500, (2, n)), earliest, strict=True))
-    ])  # fmt: skip
+    visits = peaky_day(n, seed=7, half_width_m=2500, durations=[15, 30, 45])
     early = make_carers(16, shift_start=420, shift_end=870, max_minutes=450, break_earliest=600,
                         break_latest=690, break_minutes=30)  # fmt: skip
     late = make_carers(16, shift_start=900, shift_end=1350, max_minutes=450, break_earliest=1080,
@@ -414,15 +420,8 @@ def test_visits_a_part_cannot_place_go_to_idle_carers_and_reasons_stay_true():
 
 
 def test_a_day_of_hundreds_of_visits_is_planned_in_parts_deterministically():
-    rng = np.random.default_rng(21)
     n = 360
-    earliest = rng.choice([450, 480, 540, 600, 690, 750, 990, 1050, 1110, 1200], n)
-    visits = make_visits([
-        {"visit_id": f"v{i}", "x": float(x), "y": float(y), "earliest": int(e),
-         "latest": int(e) + 60, "duration": int(rng.choice([30, 45])),
-         "carers": 2 if i % 10 == 0 else 1}
-        for i, (x, y, e) in enumerate(zip(*rng.uniform(-5000, 5000, (2, n)), earliest, strict=True))
-    ])  # fmt: skip
+    visits = peaky_day(n, seed=21, half_width_m=5000, durations=[30, 45])
     carers = two_shift_carers(44)
     carers["mode"] = "drive"  # a 10 km square: too far to walk from one base
     settings = RoundsSettings(time_limit_s=120)  # default cap of 100 visits per part
