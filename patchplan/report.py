@@ -27,7 +27,7 @@ import pandas as pd
 
 from patchplan import io, maps
 from patchplan.pipeline import StudyResult
-from patchplan.savings import ANCHORS
+from patchplan.savings import ANCHORS, FACTOR_SOURCES
 
 ATTRIBUTIONS = (
     "Street network © OpenStreetMap contributors, available under the Open Database Licence (ODbL).",
@@ -280,6 +280,7 @@ iframe{{width:100%;height:520px;border:1px solid #ccc;border-radius:6px}} .src{{
 <p>{html.escape(study.notes)}</p>
 <h2>Visits not planned</h2>{_table_html(unserved) if len(unserved) else "<p>None: every visit was planned in both arrangements.</p>"}
 <h2>Assumptions</h2>{_table_html(_assumptions(result))}
+<p>Sources of the savings factors:</p><ul>{"".join(f"<li><code>{html.escape(k)}</code>: {html.escape(s)}</li>" for k, s in FACTOR_SOURCES)}</ul>
 <h2>Data</h2><ul>{"".join(f"<li>{html.escape(a)}</li>" for a in ATTRIBUTIONS)}</ul>
 <p class="src">Made with patchplan. Runtime: {sum(result.timings_s.values()):.0f} s.</p>
 </body></html>"""

@@ -176,3 +176,11 @@ ANCHORS = (
     ("Optimised assignment cut carer travel by 37%", "Montreal home-care routing study"),
 )
 """Published figures shown beside our savings in the report, with their sources."""
+
+FACTOR_SOURCES = (
+    ("hourly_cost_gbp", "Sheffield City Council's 2024 Care and Wellbeing Service rate (£21 an hour)"),
+    ("mileage_gbp_per_mile", "HMRC approved mileage allowance payments, cars, first 10,000 miles"),
+    ("co2_kg_per_km", "UK Government GHG Conversion Factors for Company Reporting (DESNZ), "
+                      "passenger vehicles, average car, unknown fuel, kg CO2e per km"),
+)  # fmt: skip
+"""Where each money and emissions factor comes from, for the report and the docs."""

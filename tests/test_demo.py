@@ -129,7 +129,9 @@ def test_same_seed_same_patches_and_rounds(result, scenario):
 def test_outputs_are_written(outputs):
     for key in ("map-lots", "map-savings", "report", "patches", "savings", "unserved", "gpkg"):
         assert outputs[key].exists() and outputs[key].stat().st_size > 0, key
-    assert "SYNTHETIC" in outputs["report"].read_text()
+    report = outputs["report"].read_text()
+    assert "SYNTHETIC" in report
+    assert "GHG Conversion Factors" in report and "HMRC" in report  # factors cite their sources
 
 
 def test_proposed_lots_are_scored_beside_todays_areas(result, outputs):
