@@ -243,7 +243,11 @@ def report_html(result: StudyResult, map_files: dict[str, Path], report_dir: Pat
         f"(±{100 * result.scenario.patches.balance_tolerance:.0f}%), PCN policy '{result.scenario.patches.pcn_policy}', "
         f"by {design.method}.{gap} Rounds for today's arrangement (providers across the whole area, carers driving) "
         f"and for the proposed lots (providers per lot, a mixed walking and driving workforce) were planned with the "
-        f"same OR-Tools solver on the same visits for day(s) {', '.join(map(str, study.days))} and scaled to a week."
+        f"same OR-Tools solver on the same visits for day(s) {', '.join(map(str, study.days))} and scaled to a week. "
+        f"Drivers' rounds start and end at their provider's office; walking carers' start and end near their round "
+        f"(homes spread over the lot's visits), as non-driving carers recruited locally do. Every leg counts as travel, "
+        f"including the first and the last, so the saving depends on where offices are; fleets are sized for each shift's "
+        f"busiest hour."
     )
     unserved = (
         result.unserved.groupby(["arrangement", "reason"]).size().rename("visits").reset_index()

@@ -65,6 +65,9 @@ class WorkforceSettings:
     utilisation : the share of a shift a carer spends in visits when planning fleet size; the solver
         then uses as few carers as it can (a fixed cost per carer), so this only bounds the fleet
     spare_carers : extra carers per provider and shift beyond the computed need
+    peak_hour_sizing : size each shift for its busiest hour as well as its average: a shift needs
+        at least the care minutes whose windows open in its busiest 60 minutes ÷ (60 ×
+        ``utilisation``) carers, since most visits cluster at getting-up, meal and bed times
     walkers_live_locally : walking carers start and end their round near it, at homes spread over
         the provider's visits (:func:`local_homes`), as non-driving carers recruited from the
         neighbourhood do; drivers start at the provider's office. When False, everyone starts at
@@ -80,6 +83,7 @@ class WorkforceSettings:
     break_window: tuple[int, int] = (150, 270)
     utilisation: float = 0.55
     spare_carers: int = 1
+    peak_hour_sizing: bool = True
     walkers_live_locally: bool = True
 
 
@@ -188,6 +192,16 @@ def local_homes(visits: pd.DataFrame, count: int) -> list[Point]:
     return [homes[i % len(homes)] for i in range(count)]
 
 
+def _busiest_hour(visits: pd.DataFrame) -> float:
+    """Most care minutes (duration × carers) whose windows open within any 60 minutes."""
+    opens = visits["earliest"].to_numpy()
+    work = (visits["duration"] * visits["carers"]).to_numpy(dtype=float)
+    order = np.argsort(opens, kind="stable")
+    opens, cum = opens[order], np.concatenate([[0.0], np.cumsum(work[order])])
+    ends = np.searchsorted(opens, opens + 60, side="left")
+    return float((cum[ends] - cum[np.arange(len(opens))]).max()) if len(opens) else 0.0
+
+
 def carers_for(
     visits: pd.DataFrame,
     provider: pd.Series,
@@ -198,7 +212,8 @@ def carers_for(
     """A provider's carers for one day: enough per shift for its visits there, plus spares.
 
     The need per shift is the care minutes (duration × carers) whose window opens in that shift,
-    divided by the shift's working minutes × ``utilisation``. ``walking_share`` of each shift's
+    divided by the shift's working minutes × ``utilisation``, and, with ``peak_hour_sizing``, at
+    least what its busiest hour needs (:func:`_busiest_hour` ÷ (60 × ``utilisation``)). ``walking_share`` of each shift's
     carers walk, the rest drive (rounded so that a share of 0.5 with one carer gives a driver).
     Drivers start at ``base``; walkers too, or at :func:`local_homes` over the shift's visits when
     ``settings.walkers_live_locally``.
@@ -209,6 +224,8 @@ def carers_for(
         care_min = float((in_shift["duration"] * in_shift["carers"]).sum())
         working = (end - start - settings.break_minutes) * settings.utilisation
         need = math.ceil(care_min / working) if care_min > 0 else 0
+        if settings.peak_hour_sizing and need:
+            need = max(need, math.ceil(_busiest_hour(in_shift) / (60 * settings.utilisation)))
         need += settings.spare_carers if need else 0
         walkers = math.floor(need * walking_share)
         local = local_homes(in_shift, walkers) if settings.walkers_live_locally else []

@@ -69,3 +69,17 @@ def test_walkers_living_in_a_village_get_that_villages_visits():
     assert len(set(stops["visit_id"])) >= 0.9 * len(visits)
     assert result.rounds["travel_min"].max() <= 30
     assert pd.Series(village_of_home).nunique() == 2
+
+
+def test_a_shift_is_sized_for_its_busiest_hour():
+    # 20 half-hour visits all opening between 07:00 and 07:30: 600 care minutes in one hour
+    rows = [{"visit_id": f"v{i}", "person_id": f"p{i}", "day": 0, "earliest": 420 + i,
+             "latest": 480 + i, "duration": 30, "carers": 1, "skills": ""} for i in range(20)]  # fmt: skip
+    visits = gpd.GeoDataFrame(rows, geometry=[Point(i * 10.0, 0.0) for i in range(20)], crs=CRS)
+    office = Point(0.0, 0.0)
+    peak = carers_for(visits, "A", office, WorkforceSettings())
+    average = carers_for(visits, "A", office, WorkforceSettings(peak_hour_sizing=False))
+    # busiest hour: 600 / (60 × 0.55) → 19, plus 1 spare; the shift average: 600 / (420 × 0.55) → 3
+    assert len(peak) == 19 + 1
+    assert len(average) == 3 + 1
+    assert (peak["shift_start"] == 420).all()
