@@ -24,6 +24,8 @@ from patchplan.scenario import Scenario
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.splitlines()[0])
 console = Console()
+if not console.is_terminal:  # piped or logged: rich would assume 80 columns and cut the table
+    console = Console(width=110)
 ScenarioArg = Annotated[Path, typer.Argument(help="scenario TOML file")]
 
 
@@ -37,10 +39,16 @@ def _cell(row: pd.Series, key: str, fmt: str = "{:,.0f}") -> str:
     return "–" if value is None or pd.isna(value) else fmt.format(value)
 
 
+def _hours(row: pd.Series, key: str) -> str:
+    value = row.get(key)
+    return "–" if value is None or pd.isna(value) else f"{value / 60:,.0f}"
+
+
 def _summary_table(result) -> Table:
     table = Table(
         title=f"{result.scenario.study.title}: per lot, a week",
-        caption="today / new: carer travel minutes; walk: share of visits walking carers reach",
+        caption="today / new: carer travel hours to reach every visit; on foot: share of visits "
+        "walking carers reach",
         box=box.SIMPLE_HEAD,
         pad_edge=False,
     )
@@ -49,8 +57,8 @@ def _summary_table(result) -> Table:
         "care h",
         "people",
         "prov.",
-        "today min",
-        "new min",
+        "today h",
+        "new h",
         "saved",
         "on foot",
         "class",
@@ -65,8 +73,8 @@ def _summary_table(result) -> Table:
             num("hours_week"),
             num("people"),
             num("providers"),
-            num("today_travel_min_lfl"),
-            num("proposed_travel_min_lfl"),
+            _hours(row, "today_travel_min_lfl"),
+            _hours(row, "proposed_travel_min_lfl"),
             num("saved_travel_pct", "{:.0f}%"),
             "–"
             if pd.isna(row.get("walk_visit_share", float("nan")))
