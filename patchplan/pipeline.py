@@ -10,7 +10,7 @@ Figures per week are scaled from the planned days (``[study] days``) by ``[savin
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import geopandas as gpd
@@ -357,16 +357,20 @@ def walking_by_patch(
     return table[list(WALKING_COLUMNS.values())].reset_index()
 
 
-def walking_share_by_patch(walking: pd.DataFrame, share: float) -> pd.Series:
+def walking_share_by_patch(
+    walking: pd.DataFrame, share: float, patch_ids: Sequence[str]
+) -> pd.Series:
     """Share of each patch's carers who walk in the proposed arrangement, by ``patch_id``.
 
-    ``share`` (``[workforce] walking_share``) in walkable and mixed patches; none in car-dependent
-    ones, where the walking test found that carers on foot could reach under half the visits.
+    ``share`` (``[workforce] walking_share``) in walkable and mixed patches, and in patches the
+    walking test did not cover (no visits on its day); none in car-dependent ones, where carers on
+    foot could reach under half the visits.
     """
-    if walking.empty:
-        return pd.Series(dtype=float)
-    table = walking.set_index("patch_id")
-    return table["walk_class"].map(lambda c: 0.0 if c == "car-dependent" else share).astype(float)
+    car_dependent = set(walking.loc[walking["walk_class"] == "car-dependent", "patch_id"])
+    return pd.Series(
+        [0.0 if p in car_dependent else float(share) for p in patch_ids],
+        index=pd.Index(list(patch_ids), name="patch_id"),
+    )
 
 
 def summarise(
@@ -454,7 +458,9 @@ def run(scenario: Scenario, progress: Progress | None = None) -> StudyResult:
         proposed_providers,
         inputs.travel,
         scenario,
-        walking_share_by_patch(walking, scenario.workforce.walking_share),
+        walking_share_by_patch(
+            walking, scenario.workforce.walking_share, design.patches["patch_id"].tolist()
+        ),
     )
     lap("rounds (proposed)")
 

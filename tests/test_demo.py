@@ -10,6 +10,7 @@ import re
 
 import networkx as nx
 import numpy as np
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -184,3 +185,11 @@ def test_cli_check_accepts_the_demo_and_names_a_bad_key(tmp_path):
     outcome = runner.invoke(app, ["run", str(bad)])
     assert outcome.exit_code == 2
     assert "k: expected a whole number" in outcome.output
+
+
+def test_car_dependent_patches_get_no_walking_carers():
+    walking = pd.DataFrame(
+        {"patch_id": ["P01", "P02", "P03"], "walk_class": ["walkable", "car-dependent", "mixed"]}
+    )
+    share = pipeline.walking_share_by_patch(walking, 0.5, ["P01", "P02", "P03", "P04"])
+    assert share.to_dict() == {"P01": 0.5, "P02": 0.0, "P03": 0.5, "P04": 0.5}
