@@ -186,7 +186,7 @@ def _labels(fmap: folium.Map, frame: gpd.GeoDataFrame, text: pd.Series, name: st
     )
     for point, label in zip(points.geometry, text, strict=True):
         icon = folium.DivIcon(
-            html=f'<div class="pp-label">{label}</div>', icon_size=(160, 36), icon_anchor=(40, 18)
+            html=f'<div class="pp-label">{label}</div>', icon_size=(160, 52), icon_anchor=(40, 26)
         )
         folium.Marker([point.y, point.x], icon=icon).add_to(group)
     group.add_to(fmap)
@@ -237,7 +237,13 @@ def lots_map(
     _labels(
         fmap,
         frame,
-        shown["patch_id"] + "<br>" + shown["hours"] + " h/wk · " + shown["persons"] + " people",
+        shown["patch_id"]
+        + "<br>"
+        + shown["hours"]
+        + " h/wk · "
+        + shown["persons"]
+        + " people"
+        + frame["providers"].map(lambda n: "" if pd.isna(n) else f"<br>{int(n)} providers"),
         "Patch labels",
     )
     _title(
