@@ -60,3 +60,15 @@ def test_geopackage_layers_round_trip(tmp_path):
     back = gpd.read_file(path, layer="blocks")
     assert list(back["patch_id"]) == ["P01", "P02"]
     assert back.crs.to_epsg() == 27700
+
+
+def test_outputs_get_ordinary_file_permissions_not_temporary_ones(tmp_path):
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        path = io.write_text(tmp_path / "report.html", "<p>hi</p>")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
