@@ -432,6 +432,207 @@ def _contracted(graph: CSRGraph, pcsr) -> _Core:
     return result
 
 
+@dataclass(frozen=True)
+class _Chains:
+    """The core with its degree-2 chains contracted, in packed weights (see :func:`_chains`).
+
+    Indices are core indices (rows of ``_Core.csr``). A chain ``A = n0, n1, …, nk, nk+1 = B``
+    runs between two kept nodes (possibly the same one) through nodes ``n1 … nk`` that each have
+    exactly two neighbours. ``csr`` is the graph on the kept nodes (``kept_id[c]`` is core node
+    ``c``'s row in it, -1 on a chain), each chain merged into an edge A → B and/or B → A of
+    summed packed cost.
+
+    For every core node ``c``: ``exit_node[c]`` holds the kept nodes (rows of ``csr``) it leaves
+    its chain by, towards A and towards B, and ``exit_cost[c]`` the packed cost of getting there
+    along the chain; ``entry_node[c]`` / ``entry_cost[c]`` the kept nodes it is entered from and
+    the cost from there; inf where a one-way segment forbids it. A kept node exits to and enters
+    from itself at cost 0 (second slot: cost inf). ``chain[c]`` is ``c``'s chain (-1 when kept)
+    and ``pos[c]`` its place ``j`` along it; ``fwd[c]`` / ``bwd[c]`` are the packed cost from A to
+    ``c`` forwards / from ``c`` back to A, over the edges that exist, and ``n_fwd[c]`` /
+    ``n_bwd[c]`` the number of edges missing on those stretches (one-way streets).
+    """
+
+    csr: sp.csr_matrix
+    kept_id: np.ndarray
+    exit_node: np.ndarray
+    exit_cost: np.ndarray
+    entry_node: np.ndarray
+    entry_cost: np.ndarray
+    chain: np.ndarray
+    pos: np.ndarray
+    fwd: np.ndarray
+    n_fwd: np.ndarray
+    bwd: np.ndarray
+    n_bwd: np.ndarray
+
+    def within_chain(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Packed cost from chain node ``a`` to ``b`` of the same chain without leaving it.
+
+        0 when ``a == b``; inf when a one-way segment between them points the other way.
+        """
+        ahead = self.pos[a] < self.pos[b]
+        cost = np.where(ahead, self.fwd[b] - self.fwd[a], self.bwd[a] - self.bwd[b])
+        open_ = np.where(ahead, self.n_fwd[b] == self.n_fwd[a], self.n_bwd[a] == self.n_bwd[b])
+        return np.where(a == b, 0.0, np.where(open_, cost, np.inf))
+
+
+def _walk_chains(sym: sp.csr_matrix, on_chain: np.ndarray) -> list[list[int]]:
+    """Every chain as its node list ``[A, n1, …, nk, B]``; rings of chain nodes only get one of
+    their nodes unmarked in ``on_chain`` (kept) and become a chain from it back to itself."""
+    indptr, indices = sym.indptr, sym.indices
+
+    def walk(path: list[int]) -> list[int]:
+        while on_chain[path[-1]]:
+            seen[path[-1]] = True
+            a, b = indices[indptr[path[-1]] : indptr[path[-1] + 1]]
+            path.append(int(b if a == path[-2] else a))
+        return path
+
+    seen = ~on_chain
+    chains = []
+    for start in np.flatnonzero(on_chain).tolist():
+        nbrs = indices[indptr[start] : indptr[start + 1]]
+        if not seen[start] and not on_chain[nbrs].all():
+            chains.append(walk([int(nbrs[~on_chain[nbrs]][0]), start]))
+    for start in np.flatnonzero(~seen).tolist():  # rings: all their nodes are chain nodes
+        if not seen[start]:
+            on_chain[start] = False
+            seen[start] = True
+            chains.append(walk([start, int(indices[indptr[start]])]))
+    return chains
+
+
+def _chains(graph: CSRGraph, core: _Core) -> _Chains:
+    """Contract the core's degree-2 chains into single edges, once per graph (packed weights).
+
+    A chain node (exactly two neighbours, either direction) is only entered from one neighbour
+    and left to the other, so a shortest path between kept nodes crosses a chain whole, and the
+    contracted graph gives the same packed distances between kept nodes, exactly (integer sums).
+    A chain node's distances come from its chain's ends (see :func:`_core_distances`). Units:
+    the packed minutes / metres of :func:`_packed`. Chains whose packed sums could lose
+    exactness (over 2**52) are not contracted.
+    """
+    if "chains" in graph._derived:
+        return graph._derived["chains"]
+    import scipy.sparse as sp
+
+    pcsr = core.csr
+    n = pcsr.shape[0]
+    sym = (pcsr + pcsr.T).tocsr()
+    on_chain = np.diff(sym.indptr) == 2
+    walks = _walk_chains(sym, on_chain)
+    # one row per chain, its nodes A … B left-aligned; prefix sums along each row are exact
+    lengths = np.array([len(path) for path in walks], dtype=np.int64)
+    cols = np.arange(lengths.max(initial=2))
+    nodes = np.zeros((len(walks), cols.size), dtype=np.int64)
+    nodes[cols < lengths[:, None]] = [v for path in walks for v in path]
+    has_edge = cols[:-1] < lengths[:, None] - 1
+    ahead, back = np.zeros(has_edge.shape), np.zeros(has_edge.shape)
+    ahead[has_edge] = np.asarray(pcsr[nodes[:, :-1][has_edge], nodes[:, 1:][has_edge]]).ravel()
+    back[has_edge] = np.asarray(pcsr[nodes[:, 1:][has_edge], nodes[:, :-1][has_edge]]).ravel()
+
+    def prefix(values: np.ndarray) -> np.ndarray:  # sums over edges 0 … j-1, per row
+        return np.concatenate([np.zeros((len(values), 1)), np.cumsum(values, axis=1)], axis=1)
+
+    f, b = prefix(ahead), prefix(back)  # cost A → n_j forwards / n_j → A backwards
+    nf, nb = prefix(has_edge & (ahead == 0)), prefix(has_edge & (back == 0))  # missing edges
+    last = lengths - 1
+    rows = np.arange(len(walks))
+    f_end, b_end, nf_end, nb_end = (x[rows, last][:, None] for x in (f, b, nf, nb))
+    exact = np.maximum(f_end, b_end)[:, 0] < 2.0**52  # else keep the chain (never in practice)
+    inner = (cols >= 1) & (cols < last[:, None]) & exact[:, None]
+    on_chain[nodes[(cols >= 1) & (cols < last[:, None]) & ~exact[:, None]]] = False
+    at = nodes[inner]
+    chain = np.full(n, -1, dtype=np.int64)
+    pos = np.zeros(n, dtype=np.int64)
+    chain[at] = np.broadcast_to(rows[:, None], inner.shape)[inner]
+    pos[at] = np.broadcast_to(cols, inner.shape)[inner]
+    fwd, bwd = np.zeros(n), np.zeros(n)
+    n_fwd, n_bwd = np.zeros(n), np.zeros(n)
+    fwd[at], bwd[at], n_fwd[at], n_bwd[at] = f[inner], b[inner], nf[inner], nb[inner]
+    a_node, b_node = nodes[rows, 0], nodes[rows, last]
+    exit_node = np.repeat(np.arange(n)[:, None], 2, axis=1)  # core indices until the end
+    exit_node[at] = np.column_stack([a_node[chain[at]], b_node[chain[at]]])
+    entry_node = exit_node.copy()
+    exit_cost = np.tile([0.0, np.inf], (n, 1))
+    entry_cost = exit_cost.copy()
+    inf = np.inf
+    exit_cost[at, 0] = np.where(nb == 0, b, inf)[inner]  # back to A
+    exit_cost[at, 1] = np.where(nf == nf_end, f_end - f, inf)[inner]  # on to B
+    entry_cost[at, 0] = np.where(nf == 0, f, inf)[inner]  # from A
+    entry_cost[at, 1] = np.where(nb == nb_end, b_end - b, inf)[inner]  # from B
+    merged = np.column_stack(
+        [
+            a_node,
+            b_node,
+            np.where(nf_end[:, 0] == 0, f_end[:, 0], inf),  # A → B
+            np.where(nb_end[:, 0] == 0, b_end[:, 0], inf),  # B → A
+        ]
+    )[exact]
+    kept = np.flatnonzero(~on_chain)
+    kept_id = np.full(n, -1, dtype=np.int64)
+    kept_id[kept] = np.arange(kept.size)
+    # kept-to-kept edges and the merged chains: least cost for parallel ones, no self-loops
+    coo = pcsr.tocoo()
+    direct = ~on_chain[coo.row] & ~on_chain[coo.col]
+    starts, stops = merged[:, 0].astype(np.int64), merged[:, 1].astype(np.int64)
+    tails = kept_id[np.concatenate([coo.row[direct], starts, stops])]
+    heads = kept_id[np.concatenate([coo.col[direct], stops, starts])]
+    cost = np.concatenate([coo.data[direct], merged[:, 2], merged[:, 3]])
+    use = np.isfinite(cost) & (tails != heads)
+    tails, heads, cost = tails[use], heads[use], cost[use]
+    keys = tails * kept.size + heads
+    order = np.lexsort((cost, keys))
+    chosen = order[np.unique(keys[order], return_index=True)[1]]
+    csr = sp.csr_matrix((cost[chosen], (tails[chosen], heads[chosen])), shape=(kept.size,) * 2)
+    result = _Chains(
+        csr,
+        kept_id,
+        kept_id[exit_node],
+        exit_cost,
+        kept_id[entry_node],
+        entry_cost,
+        chain,
+        pos,
+        fwd,
+        n_fwd,
+        bwd,
+        n_bwd,
+    )
+    graph._derived["chains"] = result
+    log.debug("travel_times: %d of %d core nodes on degree-2 chains", n - kept.size, n)
+    return result
+
+
+def _core_distances(
+    chains: _Chains, src: np.ndarray, dst: np.ndarray, per_chunk: int, workers: int
+) -> np.ndarray:
+    """Packed shortest-path costs from core nodes ``src`` to core nodes ``dst`` (core indices).
+
+    Dijkstra runs on the contracted graph from the kept nodes the sources leave their chains by;
+    then each destination takes the better of its two entries, each source the better of its
+    two exits, and two nodes of the same chain the path inside it as well:
+    ``d(u, v) = min(within(u, v), min over e, f of exit(u, e) + d_kept(e, f) + entry(f, v))``.
+    Exact: every candidate is a walk's integer packed sum and the shortest path is among them.
+    """
+    sources, s_slot = np.unique(chains.exit_node[src], return_inverse=True)
+    targets, t_slot = np.unique(chains.entry_node[dst], return_inverse=True)
+    s_slot, t_slot = s_slot.reshape(-1, 2), t_slot.reshape(-1, 2)
+    kept = _parallel_rows(chains.csr, sources, targets, per_chunk, workers)
+    entry = chains.entry_cost[dst]
+    cols = kept[:, t_slot[:, 0]] + entry[:, 0]
+    two = np.flatnonzero(np.isfinite(entry[:, 1]))  # destinations on a chain open from B
+    cols[:, two] = np.minimum(cols[:, two], kept[:, t_slot[two, 1]] + entry[two, 1])
+    exit_ = chains.exit_cost[src]
+    out = cols[s_slot[:, 0]]
+    out += exit_[:, [0]]
+    two = np.flatnonzero(np.isfinite(exit_[:, 1]))  # sources on a chain open towards B
+    out[two] = np.minimum(out[two], cols[s_slot[two, 1]] + exit_[two, 1][:, None])
+    i, j = _matching_pairs(chains.chain[src], chains.chain[dst])
+    out[i, j] = np.minimum(out[i, j], chains.within_chain(src[i], dst[j]))
+    return out
+
+
 def _tree_sums(pred: np.ndarray, graph: CSRGraph, attr: str) -> np.ndarray:
     """Sum of edge ``attr`` along each shortest-path tree from its root, by pointer jumping.
 
@@ -497,25 +698,37 @@ def _parallel_rows(
 
 
 def _split(packed: np.ndarray, bits: float) -> tuple[np.ndarray, np.ndarray]:
-    """Packed integer sums → (primary, secondary) integer parts; inf → (inf, NaN)."""
-    high = np.floor(packed / 2.0**bits)
-    return high, packed - high * 2.0**bits
+    """Packed integer sums → (primary, secondary) integer parts; inf → (inf, NaN).
+
+    In place: ``packed`` is overwritten with the secondary part (one new array, the primary).
+    """
+    high = np.divide(packed, 2.0**bits)  # dividing by a power of 2 is exact
+    np.floor(high, out=high)
+    high *= 2.0**bits
+    packed -= high
+    high /= 2.0**bits
+    return high, packed
+
+
+def _matching_pairs(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(i, j) of every pair with ``a[i] == b[j] >= 0`` (negative: in no group)."""
+    rows = np.flatnonzero(a >= 0)
+    cols = np.flatnonzero(b >= 0)
+    if not rows.size or not cols.size:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    cols = cols[np.argsort(b[cols], kind="stable")]
+    keys = b[cols]
+    lo = np.searchsorted(keys, a[rows], "left")
+    counts = np.searchsorted(keys, a[rows], "right") - lo
+    total = int(counts.sum())
+    starts = np.repeat(np.cumsum(counts) - counts - lo, counts)
+    return np.repeat(rows, counts), cols[np.arange(total) - starts]
 
 
 def _same_tree_pairs(core: _Core, orig: np.ndarray, dest: np.ndarray) -> tuple[np.ndarray, ...]:
     """(row, column) of every pair of tree nodes hanging off the same root."""
     ro, rd = core.root[orig], core.root[dest]
-    rows = np.flatnonzero(ro != orig)
-    cols = np.flatnonzero(rd != dest)
-    if not rows.size or not cols.size:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    cols = cols[np.argsort(rd[cols], kind="stable")]
-    keys = rd[cols]
-    lo = np.searchsorted(keys, ro[rows], "left")
-    counts = np.searchsorted(keys, ro[rows], "right") - lo
-    total = int(counts.sum())
-    starts = np.repeat(np.cumsum(counts) - counts - lo, counts)
-    return np.repeat(rows, counts), cols[np.arange(total) - starts]
+    return _matching_pairs(np.where(ro != orig, ro, -1), np.where(rd != dest, rd, -1))
 
 
 def travel_times(
@@ -533,9 +746,11 @@ def travel_times(
 
     On a strongly connected graph (what :func:`patchplan.network.load_network` keeps) Dijkstra
     runs on packed integer weights (see :func:`_packed`) over the graph's core, its dead-end trees
-    peeled off (see :func:`_contracted`), once per distinct core node the origins hang off; a tree
-    node's figures are its root's plus the exact tree-path offsets. Otherwise it runs on the whole
-    graph and the second sum is accumulated along the predecessor tree.
+    peeled off (see :func:`_contracted`) and its degree-2 chains merged into single edges (see
+    :func:`_chains`), from the chain ends the origins' core nodes leave by; a chain node's figures
+    come from its chain's ends (:func:`_core_distances`) and a tree node's are its root's plus the
+    exact tree-path offsets, bit for bit the whole-graph packed sums. Otherwise it runs on the
+    whole graph and the second sum is accumulated along the predecessor tree.
 
     Parameters
     ----------
@@ -577,43 +792,34 @@ def travel_times(
     if packing is not None:
         pcsr, bits, scale, sec_scale = packing
         core = _contracted(csr, pcsr)
+        chains = _chains(csr, core)
         u_src, inv_src = np.unique(core.root[orig], return_inverse=True)
         u_col, inv_col = np.unique(core.root[dest], return_inverse=True)
-        per_chunk = max(1, int(memory_bytes // (40 * max(core.csr.shape[0], 1))))
+        kept = chains.csr
+        per_chunk = max(1, int(memory_bytes // (40 * max(kept.shape[0], 1))))
         if workers is None:
-            work = len(u_src) * (core.csr.nnz + core.csr.shape[0])
+            work = len(u_src) * (kept.nnz + kept.shape[0])
             workers = _default_workers() if work >= PARALLEL_MIN_WORK else 1
-        rows = _parallel_rows(
-            core.csr, core.core_id[u_src], core.core_id[u_col], per_chunk, workers
-        )
-        # packed sums of shortest paths never carry from the secondary into the primary part, so
-        # each piece splits exactly and the integer parts add up to the whole-path split
-        weights, others = _split(rows, bits)
-        rows_finite = weights  # tree offsets are finite: reachability is the core's
-        del rows
-        up_w, up_o = _split(core.up, bits)
-        down_w, down_o = _split(core.down, bits)
+        rows = _core_distances(chains, core.core_id[u_src], core.core_id[u_col], per_chunk, workers)
+        finite = np.isfinite(rows)  # tree offsets are finite: reachability is the core's
         i, j = _same_tree_pairs(core, orig, dest)
         lca = core.lca(orig[i], dest[j])
-        tree_w, tree_o = _split(
-            (core.up[orig[i]] - core.up[lca]) + (core.down[dest[j]] - core.down[lca]), bits
+        # each whole path's packed sum (an exact integer below 2**53), split once: a shortest
+        # path's secondary part never carries into its primary part
+        packed_sums = rows[inv_src[:, None], inv_col]
+        del rows
+        packed_sums += core.up[orig][:, None]
+        packed_sums += core.down[dest][None, :]
+        packed_sums[i, j] = (core.up[orig[i]] - core.up[lca]) + (
+            core.down[dest[j]] - core.down[lca]
         )
-        out = []
-        for part, up_part, down_part, tree, unit in (
-            (weights, up_w, down_w, tree_w, scale),
-            (others, up_o, down_o, tree_o, sec_scale),
-        ):
-            full = np.take(part[inv_src], inv_col, axis=1)
-            full += up_part[orig][:, None]
-            full += down_part[dest][None, :]
-            full[i, j] = tree
-            out.append(np.divide(full, unit, out=full))
-        weights, others = out
-        finite = np.isfinite(rows_finite)
+        weights, others = _split(packed_sums, bits)
+        weights /= scale
+        others /= sec_scale
         reachable = (
             np.ones(weights.shape, dtype=bool)
             if finite.all()
-            else np.take(finite[inv_src], inv_col, axis=1)
+            else finite[inv_src[:, None], inv_col]
         )
     else:
         weights, others = _whole_graph(csr, orig, dest, sums, memory_bytes)
@@ -625,8 +831,9 @@ def travel_times(
             "travel_times: %d of %d node pairs unreachable", (~reachable).sum(), reachable.size
         )
     minutes, metres = (weights, others) if weight == "minutes" else (others, weights)
-    if not sums:
-        metres = np.full_like(minutes, np.nan)
+    if not sums:  # weight is "minutes": reuse the other array rather than allocate a new one
+        metres = others
+        metres.fill(np.nan)
     mode = "unknown" if isinstance(graph, CSRGraph) else str(graph.graph.get("mode", "unknown"))
     return TravelMatrix(minutes=minutes, metres=metres, reachable=reachable, mode=mode)
 

@@ -253,3 +253,114 @@ def test_two_processes_give_the_same_matrix_as_one(rutland_drive):
     minutes_only = travel_times(rutland_drive, origins, destinations, with_metres=False)
     np.testing.assert_array_equal(minutes_only.minutes, one.minutes)
     assert np.isnan(minutes_only.metres).all()
+
+
+def _graph_with_a_one_way_chain() -> nx.MultiDiGraph:
+    """Hubs 0, 1, 2 (a two-way triangle) and a chain 0 ↔ 10 ↔ 11 → 12 ↔ 1 whose segment
+    11 → 12 is one-way; node 20 hangs off chain node 10. Metres are 500 × minutes."""
+    graph = nx.MultiDiGraph(crs="EPSG:27700", mode="drive")
+    two_way = [(0, 1, 10.0), (1, 2, 1.5), (0, 2, 1.0), (0, 10, 1.0), (10, 11, 1.0), (12, 1, 1.0)]
+    two_way.append((10, 20, 2.0))
+    for u, v, minutes in two_way:
+        graph.add_edge(u, v, minutes=minutes, length=500.0 * minutes)
+        graph.add_edge(v, u, minutes=minutes, length=500.0 * minutes)
+    graph.add_edge(11, 12, minutes=1.0, length=500.0)
+    for node in graph.nodes:
+        graph.nodes[node].update(x=0.0, y=0.0)
+    return graph
+
+
+def test_chain_nodes_get_exact_times_through_a_one_way_segment():
+    from scipy.sparse.csgraph import dijkstra
+
+    from patchplan.matrix import _chains, _contracted, _core_distances, _packed
+
+    graph = _graph_with_a_one_way_chain()
+    csr = csr_graph(graph)
+    core = _contracted(csr, _packed(csr)[0])
+    chains = _chains(csr, core)
+    on_chain = csr.nodes[core.core_id >= 0][chains.chain >= 0]
+    # 2 has two neighbours too (a chain 0 - 2 - 1); 20 is a dead-end tree off chain node 10
+    assert sorted(on_chain.tolist()) == [2, 10, 11, 12]
+    nodes = sorted(graph.nodes)
+    result = travel_times(graph, nodes, nodes)
+    at = {node: i for i, node in enumerate(nodes)}
+    known = {  # (origin, destination): minutes, worked out by hand
+        (11, 10): 1.0,  # back along the chain
+        (11, 12): 1.0,  # along the one-way segment
+        (12, 11): 5.5,  # not back through it: 12 → 1 → 2 → 0 → 10 → 11
+        (12, 10): 4.5,
+        (11, 2): 3.0,  # via 10 and 0 (3.5 via 12 and 1)
+        (1, 11): 4.5,  # 1 → 2 → 0 → 10 → 11
+        (20, 12): 4.0,  # tree node to chain node
+        (12, 20): 6.5,
+        (11, 11): 0.0,
+    }
+    for (o, d), minutes in known.items():
+        assert result.minutes[at[o], at[d]] == pytest.approx(minutes, abs=1e-5)  # packing
+        assert result.metres[at[o], at[d]] == pytest.approx(500.0 * minutes, abs=0.05)
+    assert result.reachable.all()
+    for origin in nodes:
+        expected = nx.single_source_dijkstra_path_length(graph, origin, weight="minutes")
+        np.testing.assert_allclose(
+            result.minutes[at[origin]], [expected[d] for d in nodes], rtol=0, atol=1e-5
+        )
+    whole = travel_times(graph, nodes, nodes, packed=False)  # float weights, no contraction
+    np.testing.assert_allclose(result.minutes, whole.minutes, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(result.metres, whole.metres, rtol=0, atol=0.05)
+    # the contracted core gives the uncontracted core's packed distances bit for bit
+    every = np.arange(core.csr.shape[0])
+    np.testing.assert_array_equal(
+        _core_distances(chains, every, every, per_chunk=2, workers=1),
+        dijkstra(core.csr, directed=True),
+    )
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_chain_contraction_is_bit_identical_on_generated_graphs(seed):
+    """Hubs on a two-way ring, chains between them (some with one-way segments, some looping
+    back to their hub), dead-end trees hung anywhere: the contracted core's packed distances
+    equal the uncontracted core's exactly, and the matrix agrees with the whole-graph pass."""
+    from scipy.sparse.csgraph import dijkstra
+
+    from patchplan.matrix import CSRGraph, _chains, _contracted, _core_distances, _packed
+
+    rng = np.random.default_rng(seed)
+    hubs = 5
+    tails = list(range(hubs)) + [(a + 1) % hubs for a in range(hubs)]
+    heads = [(a + 1) % hubs for a in range(hubs)] + list(range(hubs))
+    n = hubs
+    for _ in range(6):
+        a, b = (int(x) for x in rng.integers(0, hubs, 2))
+        path = [a, *range(n, n + int(rng.integers(1, 6))), b]
+        n = path[-2] + 1
+        one_way = rng.random() < 0.5
+        for u, v in zip(path[:-1], path[1:], strict=True):
+            tails.append(u)
+            heads.append(v)
+            if not one_way or rng.random() < 0.5:
+                tails.append(v)
+                heads.append(u)
+    for _ in range(5):
+        parent = int(rng.integers(0, n))
+        tails += [parent, n]
+        heads += [n, parent]
+        n += 1
+    minutes = rng.uniform(0.1, 3.0, len(tails))
+    graph = CSRGraph.from_arrays(
+        np.arange(n), np.array(tails), np.array(heads), minutes, minutes * 500
+    )
+    packing = _packed(graph)
+    assert packing is not None  # strongly connected
+    core = _contracted(graph, packing[0])
+    chains = _chains(graph, core)
+    assert (chains.chain >= 0).sum() >= 6
+    every = np.arange(core.csr.shape[0])
+    np.testing.assert_array_equal(
+        _core_distances(chains, every, every, per_chunk=3, workers=1),
+        dijkstra(core.csr, directed=True),
+    )
+    result = travel_times(graph, np.arange(n), np.arange(n)[::-1])
+    whole = travel_times(graph, np.arange(n), np.arange(n)[::-1], packed=False)
+    np.testing.assert_allclose(result.minutes, whole.minutes, rtol=0, atol=1e-5)
+    assert result.reachable.all()
