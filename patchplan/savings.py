@@ -52,6 +52,10 @@ class SavingsSettings:
     care_share_of_paid_time : share of released carer hours that become care hours (0–1); the rest
         is the travel that any extra visits would themselves need
     week_days : days a week the service runs, to scale the planned days up to a week
+    base_legs : count the legs from a carer's base to the first visit and from the last visit back
+        (True, the default); False counts only travel between visits, as UK home-care pay usually
+        does (the journey to the first call and home from the last is commuting). The visits
+        served, and so the like-for-like scaling, are the same either way.
     """
 
     hourly_cost_gbp: float = 21.0
@@ -59,6 +63,7 @@ class SavingsSettings:
     co2_kg_per_km: float = 0.168
     care_share_of_paid_time: float = 0.8
     week_days: int = 7
+    base_legs: bool = True
 
 
 def _attributed_legs(rounds: pd.DataFrame, visit_patch: pd.Series) -> pd.DataFrame:
@@ -75,8 +80,13 @@ def _attributed_legs(rounds: pd.DataFrame, visit_patch: pd.Series) -> pd.DataFra
     return legs.dropna(subset=["patch_id"])
 
 
-def _travel_by_patch(rounds: pd.DataFrame, visit_patch: pd.Series, scale: float) -> pd.DataFrame:
+def _travel_by_patch(
+    rounds: pd.DataFrame, visit_patch: pd.Series, scale: float, base_legs: bool = True
+) -> pd.DataFrame:
     legs = _attributed_legs(rounds, visit_patch)
+    if not base_legs:  # keep the visits (for counts) but not the travel from and back to base
+        from_base = (legs["order"] == 1) | (legs["visit_id"] == RETURN_LEG)
+        legs.loc[from_base, ["travel_min", "travel_m"]] = 0.0
     legs["drive_m"] = legs["travel_m"].where(legs["mode"] == "drive", 0.0)
     visits = legs[legs["visit_id"] != RETURN_LEG]
     per_patch = legs.groupby("patch_id").agg(
@@ -123,8 +133,10 @@ def compare(
         .sum()
     )
     base = base * scale
-    before = _travel_by_patch(today, visit_patch, scale).add_prefix("today_")
-    after = _travel_by_patch(proposed, visit_patch, scale).add_prefix("proposed_")
+    before = _travel_by_patch(today, visit_patch, scale, settings.base_legs).add_prefix("today_")
+    after = _travel_by_patch(proposed, visit_patch, scale, settings.base_legs).add_prefix(
+        "proposed_"
+    )
     table = base.join(before, how="left").join(after, how="left")
     numeric = [c for c in table.columns if not c.endswith("walk_share")]
     table[numeric] = table[numeric].fillna(0.0)

@@ -134,3 +134,18 @@ def test_visits_left_unserved_never_read_as_a_saving(case):
     nothing = compare(today, dropped.iloc[:0], visits, visit_patch, SavingsSettings(week_days=1))
     assert nothing.loc["total", "proposed_visits_served"] == 0
     assert nothing.loc["total", "saved_travel_min"] == pytest.approx(0.0)
+
+
+def test_travel_between_visits_only_leaves_out_the_legs_from_and_back_to_base(case):
+    visits, visit_patch, today, proposed = case
+    s = SavingsSettings(week_days=1, base_legs=False)
+    table = compare(today, proposed, visits, visit_patch, s)
+    # today: only v1 → v2 (20, P01) and v2 → v3 (30, P02) are between visits
+    assert table.loc["P01", "today_travel_min"] == 20.0
+    assert table.loc["P02", "today_travel_min"] == 30.0
+    # proposed: the walker's v1 → v2 (5); the driver has one visit, so nothing between visits
+    assert table.loc["P01", "proposed_travel_min"] == 5.0
+    assert table.loc["P02", "proposed_travel_min"] == 0.0
+    assert table.loc["total", "saved_travel_min"] == 50.0 - 5.0
+    assert table.loc["total", "today_visits_served"] == 3  # the visits still count
+    assert table.loc["total", "saved_co2_kg"] == pytest.approx((10.0 + 15.0) * 0.168)
