@@ -47,7 +47,7 @@ def _hours(row: pd.Series, key: str) -> str:
 def _summary_table(result) -> Table:
     table = Table(
         title=f"{result.scenario.study.title}: per lot, a week",
-        caption="today / new: carer travel hours to reach every visit; on foot: share of visits "
+        caption="today / new: carer travel hours a week, like for like; on foot: share of visits "
         "walking carers reach",
         box=box.SIMPLE_HEAD,
         pad_edge=False,

@@ -245,9 +245,13 @@ def report_html(result: StudyResult, map_files: dict[str, Path], report_dir: Pat
         f"and for the proposed lots (providers per lot, a mixed walking and driving workforce) were planned with the "
         f"same OR-Tools solver on the same visits for day(s) {', '.join(map(str, study.days))} and scaled to a week. "
         f"Drivers' rounds start and end at their provider's office; walking carers' start and end near their round "
-        f"(homes spread over the lot's visits), as non-driving carers recruited locally do. Every leg counts as travel, "
-        f"including the first and the last, so the saving depends on where offices are; fleets are sized for each shift's "
-        f"busiest hour."
+        f"(homes spread over the lot's visits), as non-driving carers recruited locally do. "
+        + (
+            "Every leg counts as travel, including the first and the last, so the saving depends on where offices and homes are. "
+            if result.scenario.savings.base_legs
+            else "Travel is counted between visits only, as home-care pay does: the journey to the first visit and home from the last is left out. "
+        )
+        + "Fleets are sized for each shift's busiest hour."
     )
     unserved = (
         result.unserved.groupby(["arrangement", "reason"]).size().rename("visits").reset_index()
@@ -277,7 +281,7 @@ iframe{{width:100%;height:520px;border:1px solid #ccc;border-radius:6px}} .src{{
 {"".join(f'<div class="flag">{html.escape(f)}</div>' for f in flags)}
 <div class="cards">{cards}</div>
 <h2>Per lot</h2>{summary.to_html(classes="pp-table", border=0, escape=True, na_rep="–")}
-<p>Counts under {MIN_COUNT} people are withheld. Travel is carer hours a week to reach every visit of the lot: where an arrangement left visits unplanned (see below), its travel per visit planned is scaled up to all the lot's visits, so a dropped visit never reads as a saving. Walking share is the share of visits reached on foot.</p>
+<p>Counts under {MIN_COUNT} people are withheld. Travel is carer hours a week for all the lot's visits (see the method for which legs count): where an arrangement left visits unplanned (see below), its travel per visit planned is scaled up to all the lot's visits, so a dropped visit never reads as a saving. Walking share is the share of visits reached on foot.</p>
 {layouts}<h2>Maps</h2>{frames}
 <h2>Savings beside published figures</h2><ul>{anchors}</ul>
 <h2>Method</h2><p>{html.escape(method)}</p>

@@ -4,6 +4,8 @@ Both arrangements serve the same visits with the same rounds solver and limits; 
 changes (see ``workforce.py``). :func:`compare` turns the two sets of rounds into weekly figures per
 patch and in total.
 
+Travel is between visits only unless ``base_legs`` (see :class:`SavingsSettings`).
+
 Attribution to patches: each leg is charged to the patch of the visit it arrives at; the return leg
 to base is charged to the patch of the round's last visit. Today's rounds cross patch lines freely,
 so a patch's "today" figure is the travel spent reaching its visits under today's arrangement.
@@ -52,9 +54,10 @@ class SavingsSettings:
     care_share_of_paid_time : share of released carer hours that become care hours (0–1); the rest
         is the travel that any extra visits would themselves need
     week_days : days a week the service runs, to scale the planned days up to a week
-    base_legs : count the legs from a carer's base to the first visit and from the last visit back
-        (True, the default); False counts only travel between visits, as UK home-care pay usually
-        does (the journey to the first call and home from the last is commuting). The visits
+    base_legs : also count the legs from a carer's base to the first visit and from the last
+        visit back (True). The default, False, counts only travel between visits, as UK home-care
+        pay does (the journey to the first call and home from the last is commuting), so the
+        saving does not rest on where offices and carers' homes are assumed to be. The visits
         served, and so the like-for-like scaling, are the same either way.
     """
 
@@ -63,7 +66,7 @@ class SavingsSettings:
     co2_kg_per_km: float = 0.168
     care_share_of_paid_time: float = 0.8
     week_days: int = 7
-    base_legs: bool = True
+    base_legs: bool = False
 
 
 def _attributed_legs(rounds: pd.DataFrame, visit_patch: pd.Series) -> pd.DataFrame:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pandas as pd
 import pytest
 
 from patchplan.savings import SavingsSettings, compare
+
+ALL_LEGS = SavingsSettings(week_days=1, base_legs=True)  # the hand-worked figures count every leg
 
 COLUMNS = [
     "carer_id",
@@ -59,9 +63,7 @@ def case():
 
 def test_travel_is_charged_to_the_patch_of_the_visit_reached(case):
     visits, visit_patch, today, proposed = case
-    table = compare(
-        today, proposed, visits, visit_patch, SavingsSettings(week_days=1), days_planned=1
-    )
+    table = compare(today, proposed, visits, visit_patch, ALL_LEGS, days_planned=1)
     # Today's return leg follows the last visit (v3, in P02).
     assert table.loc["P01", "today_travel_min"] == 30.0
     assert table.loc["P02", "today_travel_min"] == 40.0
@@ -73,6 +75,7 @@ def test_travel_is_charged_to_the_patch_of_the_visit_reached(case):
 def test_money_co2_and_hours_by_hand(case):
     visits, visit_patch, today, proposed = case
     s = SavingsSettings(
+        base_legs=True,
         hourly_cost_gbp=21.0,
         mileage_gbp_per_mile=0.45,
         co2_kg_per_km=0.168,
@@ -95,7 +98,7 @@ def test_money_co2_and_hours_by_hand(case):
 def test_walk_share_and_weekly_scaling(case):
     visits, visit_patch, today, proposed = case
     table = compare(
-        today, proposed, visits, visit_patch, SavingsSettings(week_days=7), days_planned=1
+        today, proposed, visits, visit_patch, replace(ALL_LEGS, week_days=7), days_planned=1
     )
     assert table.loc["P01", "proposed_walk_share"] == 1.0
     assert table.loc["P02", "proposed_walk_share"] == 0.0
@@ -109,9 +112,7 @@ def test_a_day_that_served_nothing_keeps_totals_numeric(case):
     """An empty rounds table (no numeric dtype) stacked with real rounds must not blank the totals."""
     visits, visit_patch, today, proposed = case
     stacked = pd.concat([today, pd.DataFrame([], columns=COLUMNS)], ignore_index=True)
-    table = compare(
-        stacked, proposed, visits, visit_patch, SavingsSettings(week_days=1), days_planned=1
-    )
+    table = compare(stacked, proposed, visits, visit_patch, ALL_LEGS, days_planned=1)
     assert table.loc["total", "today_travel_min"] == 70.0
     assert table.loc["total", "saved_travel_min"] == 39.0
 
@@ -121,7 +122,7 @@ def test_visits_left_unserved_never_read_as_a_saving(case):
     visits, visit_patch, today, proposed = case
     dropped = proposed[proposed.visit_id != "v2"].copy()
     dropped.loc[dropped.visit_id == "<return>", "travel_min"] = [7.0, 8.0]
-    table = compare(today, dropped, visits, visit_patch, SavingsSettings(week_days=1))
+    table = compare(today, dropped, visits, visit_patch, ALL_LEGS)
     p01 = table.loc["P01"]
     assert p01["proposed_visits_served"] == 1 and p01["today_visits_served"] == 2
     assert p01["proposed_travel_min"] == 5.0 + 7.0  # as measured
@@ -131,14 +132,15 @@ def test_visits_left_unserved_never_read_as_a_saving(case):
     assert table.loc["P02", "proposed_travel_min_lfl"] == 16.0
     assert table.loc["total", "saved_travel_min"] == pytest.approx(70.0 - 24.0 - 16.0)
     # dropping everything would otherwise look like a 100% saving
-    nothing = compare(today, dropped.iloc[:0], visits, visit_patch, SavingsSettings(week_days=1))
+    nothing = compare(today, dropped.iloc[:0], visits, visit_patch, ALL_LEGS)
     assert nothing.loc["total", "proposed_visits_served"] == 0
     assert nothing.loc["total", "saved_travel_min"] == pytest.approx(0.0)
 
 
 def test_travel_between_visits_only_leaves_out_the_legs_from_and_back_to_base(case):
     visits, visit_patch, today, proposed = case
-    s = SavingsSettings(week_days=1, base_legs=False)
+    s = SavingsSettings(week_days=1)
+    assert not s.base_legs  # the default: only paid travel, between visits
     table = compare(today, proposed, visits, visit_patch, s)
     # today: only v1 → v2 (20, P01) and v2 → v3 (30, P02) are between visits
     assert table.loc["P01", "today_travel_min"] == 20.0
