@@ -34,14 +34,9 @@ def _fail(exc: Exception) -> None:
     raise typer.Exit(code=2)
 
 
-def _cell(row: pd.Series, key: str, fmt: str = "{:,.0f}") -> str:
+def _cell(row: pd.Series, key: str, fmt: str = "{:,.0f}", scale: float = 1.0) -> str:
     value = row.get(key)
-    return "–" if value is None or pd.isna(value) else fmt.format(value)
-
-
-def _hours(row: pd.Series, key: str) -> str:
-    value = row.get(key)
-    return "–" if value is None or pd.isna(value) else f"{value / 60:,.0f}"
+    return "–" if value is None or pd.isna(value) else fmt.format(value * scale)
 
 
 def _summary_table(result) -> Table:
@@ -73,8 +68,8 @@ def _summary_table(result) -> Table:
             num("hours_week"),
             num("people"),
             num("providers"),
-            _hours(row, "today_travel_min_lfl"),
-            _hours(row, "proposed_travel_min_lfl"),
+            num("today_travel_min_lfl", scale=1 / 60),
+            num("proposed_travel_min_lfl", scale=1 / 60),
             num("saved_travel_pct", "{:.0f}%"),
             "–"
             if pd.isna(row.get("walk_visit_share", float("nan")))

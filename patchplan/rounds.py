@@ -124,6 +124,12 @@ CARER_COLUMNS = [
 
 _BIG_COST = 10**9
 
+CARER_KIND = [
+    "mode", "shift_start", "shift_end", "max_minutes", "break_earliest", "break_latest",
+    "break_minutes", "skills",
+]  # fmt: skip
+"""Columns that make carers interchangeable when a large day is shared out (apart from base)."""
+
 
 @dataclass(frozen=True)
 class RoundsSettings:
@@ -423,7 +429,7 @@ def _largest_remainder(total: int, weight: np.ndarray) -> np.ndarray:
 def _share_carers(day: _Day, groups: list[np.ndarray]) -> list[np.ndarray]:
     """Carer positions for each group of visits, in proportion to the group's care minutes.
 
-    Carers alike (mode, shift, span, break and skills) are shared out together, weighted by the
+    Carers alike (``CARER_KIND``: mode, shift, span, break and skills) are shared out together, weighted by the
     care minutes whose window opens in their shift, so each group gets the same mix of walkers and
     drivers, early and late shifts, as the whole day. Within a kind, carers go to the group
     nearest their base (carers living locally work locally; carers sharing one office are
@@ -433,9 +439,7 @@ def _share_carers(day: _Day, groups: list[np.ndarray]) -> list[np.ndarray]:
     v, c = day.visits, day.carers
     work = (v["duration"] * v["carers"]).to_numpy(dtype=float)
     earliest = v["earliest"].to_numpy()
-    kind = ["mode", "shift_start", "shift_end", "max_minutes", "break_earliest", "break_latest",
-            "break_minutes", "skills"]  # fmt: skip
-    keys = list(c[kind].astype(str).itertuples(index=False, name=None))
+    keys = list(c[CARER_KIND].astype(str).itertuples(index=False, name=None))
     crew: list[list[int]] = [[] for _ in groups]
     centres = np.array([day.locs[day.visit_loc[g]].mean(axis=0) for g in groups])
     bases = day.locs[day.base_loc]
@@ -471,8 +475,8 @@ def _share_carers(day: _Day, groups: list[np.ndarray]) -> list[np.ndarray]:
 
 
 def _interleave(carers: pd.DataFrame, positions: np.ndarray) -> np.ndarray:
-    """``positions`` reordered to take one carer of each kind (mode, shift, skills) in turn."""
-    kinds = carers.iloc[positions][["mode", "shift_start", "shift_end", "skills"]].astype(str)
+    """``positions`` reordered to take one carer of each kind (``CARER_KIND``) in turn."""
+    kinds = carers.iloc[positions][CARER_KIND].astype(str)
     turn = kinds.groupby(list(kinds.columns), sort=False).cumcount().to_numpy()
     return positions[np.lexsort((positions, turn))]
 
@@ -519,9 +523,7 @@ def _solve_large_day(day: _Day, settings: RoundsSettings, repair: bool = True) -
         pos[np.isin(inverse.reshape(-1), g)]
         for g in compact_groups(day.locs[locs], weight, parts_needed)
     ]
-    crew = _share_carers(_subday(day, pos, np.arange(len(day.carers))), [
-        np.searchsorted(pos, g) for g in groups
-    ])  # fmt: skip
+    crew = _share_carers(day, groups)
     parts = [_solve_day(_subday(day, g, cs), settings) for g, cs in zip(groups, crew, strict=True)]
 
     left = sorted({u[0] for p in parts for u in p["unserved"]})
@@ -570,7 +572,6 @@ def _pyvrp_seed(
         return None
     # pyvrp locations: one per carer base (depots), then one per seeded visit node
     loc_of = np.concatenate([day.node_loc[n_vnodes:], day.node_loc[singles]])
-    n_loc = len(loc_of)
     # one routing profile per distinct (mode, allowed-visit pattern)
     profiles: dict[tuple, int] = {}
     carer_profile = []
@@ -628,7 +629,6 @@ def _pyvrp_seed(
         stop = MultipleCriteria([MaxIterations(settings.seed_iterations), MaxRuntime(budget_s)])
     else:
         stop = MaxRuntime(budget_s)
-    del n_loc
     result = pyvrp.solve(data, stop=stop, seed=settings.seed, display=False)
     best = result.best
     if not best.is_feasible():
@@ -1225,8 +1225,3 @@ def legs_geometry(result: RoundsResult, travel: dict[str, TravelTimes]) -> gpd.G
         a, b = Point(leg.from_x, leg.from_y), Point(leg.to_x, leg.to_y)
         geoms.append(LineString([a, b]) if a.equals(b) else travel[row["mode"]].path(a, b))
     return gpd.GeoDataFrame(result.rounds.copy(), geometry=geoms, crs="EPSG:27700")
-
-
-def with_settings(settings: RoundsSettings, **changes) -> RoundsSettings:
-    """A copy of ``settings`` with some fields changed (settings are frozen)."""
-    return replace(settings, **changes)

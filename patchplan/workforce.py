@@ -31,6 +31,7 @@ import pandas as pd
 from shapely.geometry import Point
 
 from patchplan import CRS
+from patchplan.rounds import compact_groups
 
 CARER_COLUMNS = [
     "carer_id",
@@ -178,8 +179,6 @@ def local_homes(visits: pd.DataFrame, count: int) -> list[Point]:
     the group's care-weighted centre (so it is on the street network wherever the visits are); with
     more carers than groups, homes repeat in group order. EPSG:27700.
     """
-    from patchplan.rounds import compact_groups
-
     if count <= 0 or len(visits) == 0:
         return []
     xy = np.column_stack([visits.geometry.x.to_numpy(), visits.geometry.y.to_numpy()])
