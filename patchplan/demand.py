@@ -34,7 +34,7 @@ visits (CSV or a DataFrame)
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +52,7 @@ __all__ = [
     "DemandSettings",
     "aggregate_for_publication",
     "demand_by_area",
+    "grow_demand",
     "load_demand",
     "load_postcodes",
     "synthesise_demand",
@@ -116,6 +117,11 @@ class DemandSettings:
     days : int
         Days of the week with care, from Monday (days 0 .. days-1). Default 7: home care runs every
         day.
+    growth : float
+        Demand growth as a fraction (0.2 = 20% more people and care hours; -0.1 = 10% fewer; more
+        than -1). A synthetic caseload is generated with ``people`` and ``hours_week`` scaled by
+        ``1 + growth`` over the same small-area weights; a real caseload is grown by
+        :func:`grow_demand`. Default 0.
     """
 
     people: int = 2500
@@ -128,6 +134,19 @@ class DemandSettings:
     window_tolerance_minutes: int = 30
     deprivation_uplift: float = 0.5
     days: int = 7
+    growth: float = 0.0
+
+    def grown(self) -> DemandSettings:
+        """These settings with ``growth`` applied: people and weekly hours scaled by ``1 + growth``."""
+        if self.growth == 0:
+            return self
+        factor = 1.0 + self.growth
+        return replace(
+            self,
+            people=max(1, round(self.people * factor)),
+            hours_week=self.hours_week * factor,
+            growth=0.0,
+        )
 
 
 @dataclass
@@ -258,7 +277,9 @@ def synthesise_demand(
     Each person has 1–4 calls a day in the morning / lunch / tea / bed windows, the same every day,
     30–60 minutes long; whole people are made double-ups until ``double_up_share`` of visits need
     two carers; visit lengths are then tuned so that weekly hours equal ``hours_week`` to within
-    one visit step.
+    one visit step. With ``growth`` set, ``people`` and ``hours_week`` are first scaled by
+    ``1 + growth`` (:meth:`DemandSettings.grown`); the areas' weights, and so the small-area
+    pattern, stay the same.
 
     Parameters
     ----------
@@ -291,6 +312,8 @@ def synthesise_demand(
     """
     settings = settings or DemandSettings()
     _check_settings(settings)
+    growth = settings.growth
+    settings = settings.grown()
     rng = np.random.default_rng(seed)
     for column in (id_column, population_column, deprivation_column):
         if column is not None and column not in areas.columns:
@@ -334,6 +357,7 @@ def synthesise_demand(
         "people_at_random_points": int((~at_address).sum()),
         "correlation_with_population": corr,
         "seed": seed,
+        "growth": growth,
     }
     return demand
 
@@ -358,6 +382,8 @@ def _check_settings(settings: DemandSettings) -> None:
         problems.append("visits_per_day_shares must be non-negative and not all zero")
     if not 1 <= settings.days <= 7:
         problems.append(f"days = {settings.days} must be 1..7")
+    if not settings.growth > -1:
+        problems.append(f"growth = {settings.growth} must be more than -1 (-1 would remove everyone)")
     if problems:
         raise DemandError("demand settings: " + "; ".join(problems))
     for window in settings.visit_windows:
@@ -625,6 +651,61 @@ def load_demand(
         "rejected_rows": len(all_rejects),
     }
     return demand
+
+
+def grow_demand(demand: Demand, growth: float, seed: int = 0) -> Demand:
+    """A caseload grown (or shrunk) by ``growth``, keeping its small-area pattern.
+
+    For a real caseload, which cannot be regenerated: with ``growth > 0``, ``round(growth ×
+    people)`` people are drawn at random (with replacement) and each is copied with their visits,
+    at the same home and in the same area (new ids end ``-g1``, ``-g2``, …); with ``growth < 0``,
+    that many people are removed with their visits. People are drawn uniformly, so every area keeps
+    its share of people and care hours in expectation, and hours scale by ``1 + growth`` in
+    expectation (not exactly, as for a synthetic caseload).
+
+    Parameters
+    ----------
+    demand : the caseload.
+    growth : fraction, more than -1 (0.2 = 20% more people).
+    seed : seed of the draw; the same caseload, growth and seed give the same result.
+
+    Raises
+    ------
+    DemandError
+        When ``growth`` is -1 or less.
+    """
+    if not growth > -1:
+        raise DemandError(f"demand growth = {growth} must be more than -1")
+    people, visits = demand.people, demand.visits
+    change = round(abs(growth) * len(people))
+    if change == 0:
+        return demand
+    rng = np.random.default_rng([seed, 303])
+    if growth < 0:
+        gone = set(people["person_id"].to_numpy()[rng.choice(len(people), change, replace=False)])
+        people = people[~people["person_id"].isin(gone)]
+        visits = visits[~visits["person_id"].isin(gone)]
+    else:
+        picked = people.iloc[np.sort(rng.integers(0, len(people), change))]
+        suffix = "-g" + (picked.groupby("person_id").cumcount() + 1).astype(str)
+        clones = picked.assign(person_id=picked["person_id"].astype(str) + suffix)
+        pairs = pd.DataFrame({"person_id": picked["person_id"].to_numpy(), "suffix": suffix.to_numpy()})
+        cloned_visits = visits.merge(pairs, on="person_id")
+        cloned_visits["person_id"] = cloned_visits["person_id"].astype(str) + cloned_visits["suffix"]
+        cloned_visits["visit_id"] = cloned_visits["visit_id"].astype(str) + cloned_visits.pop("suffix")
+        people = pd.concat([people, clones], ignore_index=True)
+        visits = pd.concat([visits, cloned_visits[visits.columns]], ignore_index=True)
+    grown = Demand(
+        people=gpd.GeoDataFrame(people, geometry="geometry", crs=CRS).reset_index(drop=True),
+        visits=gpd.GeoDataFrame(visits, geometry="geometry", crs=CRS).reset_index(drop=True),
+        rejects=demand.rejects,
+        summary=dict(demand.summary),
+    )
+    grown.summary.update(
+        people=len(grown.people), visits=len(grown.visits), hours_week=grown.hours_week,
+        growth=growth,
+    )  # fmt: skip
+    return grown
 
 
 def _read_table(source: Any, kind: str, crs: str | None) -> tuple[pd.DataFrame, str]:

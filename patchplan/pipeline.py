@@ -161,6 +161,7 @@ def _file_inputs(scenario: Scenario) -> StudyInputs:
     if people_path and visits_path:
         postcodes = scenario.input_path("addresses")
         caseload = demand.load_demand(people_path, visits_path, postcodes=postcodes)
+        caseload = demand.grow_demand(caseload, scenario.demand.growth, scenario.study.seed)
     else:
         address_path = scenario.input_path("addresses")
         addresses = demand.load_postcodes(address_path) if address_path else None
