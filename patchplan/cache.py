@@ -1,7 +1,8 @@
 """Fingerprints of a study and an on-disk store of finished results keyed by them.
 
 A fingerprint is the SHA-256 of everything a run depends on: every settings section of the scenario
-(outputs excluded: where results go does not change them), the content of every input file it
+(outputs and sweep excluded: where results go, and which what-if study a run is part of, do not
+change them), the content of every input file it
 names, and the patchplan version. Two runs with the same fingerprint compute the same results
 (runs are deterministic), so a finished one can be reused: by ``patchplan rounds`` to write one
 provider's sheets without recomputing, and by sweeps to skip finished variants.
@@ -64,7 +65,7 @@ def scenario_fingerprint(scenario: Scenario) -> str:
     settings = {
         f.name: _plain(getattr(scenario, f.name))
         for f in dataclasses.fields(scenario)
-        if f.name not in ("outputs", "path")
+        if f.name not in ("outputs", "path", "sweep")
     }
     inputs = settings.get("inputs", {})
     for key in _FILE_KEYS:

@@ -27,3 +27,11 @@ class PatchDesignError(PatchplanError):
 
 class RoundsError(PatchplanError):
     """A rounds model is malformed (individual impossible visits are reported, not raised)."""
+
+
+class LayoutError(PatchplanError):
+    """A hand-edited lot layout cannot be used: names the file, the block or lot, and the problem."""
+
+
+class SweepError(PatchplanError):
+    """A sweep cannot start: a bad ``[sweep]`` key or ``--vary`` option, or no scheduler to reach."""

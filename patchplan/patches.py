@@ -1195,6 +1195,48 @@ def design_patches(
     return _solve(_problem(ctx, settings), blocks, seed)
 
 
+def design_from_layout(
+    layout: pd.Series,
+    blocks: gpd.GeoDataFrame,
+    adjacency: nx.Graph,
+    block_demand: pd.DataFrame,
+    travel: TravelTimes | TravelMatrix,
+    settings: PatchSettings = PatchSettings(),
+) -> PatchDesign:
+    """A given layout (e.g. lots edited by hand) as a :class:`PatchDesign`, scored, not designed.
+
+    The layout is scored with the same yardstick as a designed one (:func:`score_patches`), so every
+    later stage (rounds, savings, maps, report) treats it the same way; nothing is checked against
+    the balance limit or K here (``patchplan.layout.check_layout`` checks what must hold).
+
+    Parameters
+    ----------
+    layout : Series block_id → patch id (any ids) covering every block.
+    blocks, adjacency, block_demand, travel, settings : as for :func:`design_patches`.
+
+    Returns
+    -------
+    PatchDesign with ``method`` "given layout", ``gap`` None and the score's objective
+    (hour·minutes/week).
+    """
+    score = score_patches(layout, blocks, block_demand, travel, settings, adjacency)
+    given = pd.Series(
+        layout.astype(str).to_numpy(),
+        index=pd.Index(layout.index.astype(str), name="block_id"),
+        name="patch_id",
+    ).reindex(blocks["block_id"].astype(str))
+    return PatchDesign(
+        layout=given,
+        patches=_patch_table(given, blocks, score),
+        score=score,
+        method="given layout",
+        gap=None,
+        objective=float(score.loc["all", "objective"]),
+        k=len(score) - 1,
+        details={"estimate": bool(score.loc["all", "estimate"])},
+    )
+
+
 def tradeoff_table(
     blocks: gpd.GeoDataFrame,
     adjacency: nx.Graph,

@@ -20,6 +20,7 @@ import pandas as pd
 
 from patchplan import CRS, boundaries, demand, feasibility, patches, rounds, savings, workforce
 from patchplan.errors import ScenarioError
+from patchplan.layout import LotLayout, check_layout, lock_pairs
 from patchplan.matrix import StraightLineTravel, TravelTimes
 from patchplan.parallel import map_tasks
 from patchplan.scenario import Scenario
@@ -63,6 +64,8 @@ class StudyResult:
     timings_s: dict[str, float] = field(default_factory=dict)
     existing_layout: pd.Series | None = None
     layouts: pd.DataFrame | None = None
+    ranges: pd.DataFrame | None = None
+    """Figures over several synthetic caseloads (``sweep.seed_ranges``), when run with seeds > 1."""
 
     @property
     def estimate(self) -> bool:
@@ -407,8 +410,25 @@ def summarise(
     return table
 
 
-def run(scenario: Scenario, progress: Progress | None = None) -> StudyResult:
-    """Run the whole chain for ``scenario`` and return every stage's output."""
+def run(
+    scenario: Scenario,
+    progress: Progress | None = None,
+    *,
+    layout: LotLayout | None = None,
+    locks: LotLayout | None = None,
+) -> StudyResult:
+    """Run the whole chain for ``scenario`` and return every stage's output.
+
+    Parameters
+    ----------
+    scenario : the study.
+    progress : called with a message after each stage.
+    layout : lots given instead of designed (e.g. edited by hand, :func:`patchplan.layout.read_layout`):
+        checked against the blocks (:func:`patchplan.layout.check_layout`), scored with the same
+        yardstick, then planned and compared like designed lots.
+    locks : blocks kept in their lots while the rest are designed: added to ``[patches] locked``
+        (the result's scenario carries them).
+    """
     timings: dict[str, float] = {}
     clock = time.perf_counter()
 
@@ -429,9 +449,18 @@ def run(scenario: Scenario, progress: Progress | None = None) -> StudyResult:
     block_demand = demand.demand_by_area(inputs.demand, blocks, id_column="block_id")
     lap("blocks")
 
-    design = patches.design_patches(
-        blocks, adjacency, block_demand, inputs.travel["drive"], scenario.patches, seed=seed
-    )
+    if locks is not None:
+        kept = lock_pairs(locks, blocks, scenario.patches.k)
+        scenario = scenario.replace(patches={"locked": (*scenario.patches.lock_pairs(), *kept)})
+    if layout is not None:
+        design = patches.design_from_layout(
+            check_layout(layout, blocks, adjacency, scenario.patches.k),
+            blocks, adjacency, block_demand, inputs.travel["drive"], scenario.patches,
+        )  # fmt: skip
+    else:
+        design = patches.design_patches(
+            blocks, adjacency, block_demand, inputs.travel["drive"], scenario.patches, seed=seed
+        )
     existing_layout, layouts = compare_with_existing(
         design, inputs.existing, blocks, adjacency, block_demand, inputs.travel["drive"], scenario
     )

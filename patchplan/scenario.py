@@ -11,6 +11,7 @@ Each TOML table maps onto the settings dataclass of the stage that owns it, by f
     [feasibility]  feasibility.FeasibilitySettings
     [workforce]    workforce.WorkforceSettings
     [savings]      savings.SavingsSettings
+    [sweep]        sweep.SweepSettings  (what-if studies: ``patchplan sweep``)
     [outputs]      OutputSettings       (this module)
 
 A key that is not a field, or a value of the wrong type, is a :class:`ScenarioError` naming the file,
@@ -132,6 +133,7 @@ SECTIONS: dict[str, tuple[str, str]] = {
     "feasibility": ("patchplan.feasibility", "FeasibilitySettings"),
     "workforce": ("patchplan.workforce", "WorkforceSettings"),
     "savings": ("patchplan.savings", "SavingsSettings"),
+    "sweep": ("patchplan.sweep", "SweepSettings"),
     "outputs": ("patchplan.scenario", "OutputSettings"),
 }
 
@@ -241,6 +243,7 @@ class Scenario:
     feasibility: Any = None
     workforce: Any = None
     savings: Any = None
+    sweep: Any = None
     outputs: OutputSettings = field(default_factory=OutputSettings)
     path: Path | None = None
 
