@@ -5,22 +5,37 @@
 ``patchplan report SCENARIO``   the same, printing where the committee report is
 ``patchplan check SCENARIO``    validate a scenario file without running it
 ``patchplan network FILE``      build (and cache) walk and drive networks from an OSM file, with stats
+``patchplan sweep SCENARIO``    a what-if study: variants × seeds as tasks on Dask, compared in a report
+``patchplan score SCENARIO``    score and plan lots edited by hand (``--layout``), or keep some (``--lock``)
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import pandas as pd
 import typer
 from rich import box
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from patchplan.errors import PatchplanError
 from patchplan.scenario import Scenario
+
+if TYPE_CHECKING:
+    from patchplan.layout import LotLayout
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.splitlines()[0])
 console = Console()
@@ -80,7 +95,33 @@ def _summary_table(result) -> Table:
     return table
 
 
-def _run(scenario: Scenario) -> dict[str, Path]:
+@contextmanager
+def _task_bar(what: str) -> Iterator[Callable]:
+    """A rich progress bar counting a sweep's tasks; yields the sweep's progress callback."""
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("{task.fields[failed]} failed"), TimeElapsedColumn(),
+               TimeRemainingColumn())  # fmt: skip
+    with Progress(*columns, console=console) as bar:
+        task = bar.add_task(what, total=None, failed=0)
+        failed = 0
+
+        def advance(summary, done: int, total: int) -> None:
+            nonlocal failed
+            failed += summary.status != "ok"
+            bar.update(task, completed=done, total=total, failed=failed)
+            if summary.status != "ok":
+                console.print(f"[red]failed[/] {summary.label}, seed {summary.seed}: {summary.error}")
+
+        yield advance
+
+
+def _run(
+    scenario: Scenario,
+    *,
+    seeds: int = 1,
+    layout: LotLayout | None = None,
+    locks: LotLayout | None = None,
+) -> dict[str, Path]:
     from patchplan.pipeline import run
     from patchplan.report import write_outputs
 
@@ -96,12 +137,19 @@ def _run(scenario: Scenario) -> dict[str, Path]:
             status.update(message)
             console.log(message)
 
-        result = run(scenario, progress=progress)
+        result = run(scenario, progress=progress, layout=layout, locks=locks)
+    if seeds > 1:
+        from patchplan.sweep import seed_ranges
+
+        with _task_bar(f"{seeds} caseloads") as advance:
+            result.ranges = seed_ranges(result.scenario, seeds, base=result, progress=advance)
     if result.estimate:
         console.print(
             "[red]Travel times are a STRAIGHT-LINE ESTIMATE (no street network given).[/]"
         )
     written = write_outputs(result)
+    if layout is not None or locks is not None:
+        console.print(_score_table(result))
     console.print(_summary_table(result))
     unserved = result.unserved.groupby(["arrangement", "reason"]).size()
     if len(unserved):
@@ -120,19 +168,26 @@ def demo() -> None:
         _fail(exc)
 
 
+SeedsOption = Annotated[
+    int | None,
+    typer.Option("--seeds", help="caseloads (seeds) to run for ranges; default [sweep] seeds"),
+]
+
+
 @app.command("run")
-def run_scenario(scenario: ScenarioArg) -> None:
-    """Run the whole chain for a scenario file."""
+def run_scenario(scenario: ScenarioArg, seeds: SeedsOption = None) -> None:
+    """Run the whole chain for a scenario file (with --seeds N > 1, also over N caseloads)."""
     try:
-        _run(Scenario.load(scenario))
+        sc = Scenario.load(scenario)
+        _run(sc, seeds=seeds if seeds is not None else sc.sweep.seeds)
     except PatchplanError as exc:
         _fail(exc)
 
 
 @app.command()
-def report(scenario: ScenarioArg) -> None:
+def report(scenario: ScenarioArg, seeds: SeedsOption = None) -> None:
     """Run a scenario and write the committee report (HTML, maps, CSV and GeoPackage)."""
-    run_scenario(scenario)
+    run_scenario(scenario, seeds)
 
 
 @app.command()
@@ -170,6 +225,148 @@ def network(source: Annotated[str, typer.Argument(help=".osm, .osm.pbf or .graph
             )
     except PatchplanError as exc:
         _fail(exc)
+
+
+def _score_table(result) -> Table:
+    """Each lot scored with the patches yardstick (hand-edited or partly locked lots)."""
+    table = Table(
+        title=f"{result.scenario.study.title}: lots scored ({result.design.method})",
+        caption="balance: care hours above or below the mean lot; PCN: share of care hours in "
+        "the lot holding most of their PCN; travel: expected minutes between two visits",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+    )
+    for col in ("lot", "care h", "blocks", "balance", "one piece", "PCN", "travel min", "walkable"):
+        table.add_column(col, justify="left" if col == "lot" else "right", no_wrap=True)
+    for lot, row in result.design.score.iterrows():
+        num = partial(_cell, row)
+        table.add_row(
+            str(lot), num("hours_week"), num("n_blocks"), num("balance_dev", "{:+.0%}"),
+            "yes" if row["contiguous"] else "NO", num("pcn_alignment", "{:.0%}"),
+            num("travel_min_per_leg", "{:.1f}"), num("walk_share", "{:.0%}"),
+            style="bold" if lot == "all" else None,
+        )  # fmt: skip
+    return table
+
+
+@app.command()
+def score(
+    scenario: ScenarioArg,
+    layout: Annotated[
+        Path | None,
+        typer.Option("--layout", help="lots to score and plan as they are: .gpkg or .csv of "
+                     "block_id → patch_id"),  # fmt: skip
+    ] = None,
+    lock: Annotated[
+        Path | None,
+        typer.Option("--lock", help="blocks to keep in their lots (.gpkg or .csv); the rest are "
+                     "re-optimised"),  # fmt: skip
+    ] = None,
+    layer: Annotated[str | None, typer.Option(help="layer of a multi-layer file")] = None,
+) -> None:
+    """Score lots edited by hand with the same yardstick, then plan rounds and savings on them.
+
+    Outputs go under the study name with "-edited" (--layout) or "-locked" (--lock) added.
+    """
+    from patchplan.layout import read_layout
+
+    if (layout is None) == (lock is None):
+        _fail(PatchplanError("give either --layout (lots as drawn) or --lock (blocks to keep)"))
+    try:
+        sc = Scenario.load(scenario)
+        lots = read_layout(layout or lock, layer)  # type: ignore[arg-type]
+        suffix = "-edited" if layout is not None else "-locked"
+        sc = sc.replace(study={"name": sc.study.name + suffix,
+                               "title": f"{sc.study.title} ({suffix[1:]} lots)"})  # fmt: skip
+        if layout is not None:
+            _run(sc, layout=lots)
+        else:
+            _run(sc, locks=lots)
+    except PatchplanError as exc:
+        _fail(exc)
+
+
+@app.command("sweep")
+def sweep_command(
+    scenario: ScenarioArg,
+    vary: Annotated[
+        list[str] | None,
+        typer.Option("--vary", help="section.key=values: a range 3..8 or '0..0.2 step 0.1', or "
+                     "items 0.3,0.5,0.7 (repeat for more keys; adds to [sweep.vary])"),  # fmt: skip
+    ] = None,
+    seeds: Annotated[int | None, typer.Option(help="caseloads per variant")] = None,
+    scheduler: Annotated[
+        str | None, typer.Option(help="existing Dask scheduler, e.g. tcp://HOST:8786")
+    ] = None,
+    workers: Annotated[int | None, typer.Option(help="LocalCluster workers (0 = a core each)")] = None,
+    memory_limit_gb: Annotated[
+        float | None, typer.Option(help="memory per LocalCluster worker, GB (0 = equal shares)")
+    ] = None,
+    sequential: Annotated[
+        bool, typer.Option(help="run the tasks one by one in this process (to debug one)")
+    ] = False,
+) -> None:
+    """Run a what-if study: every variant × seed as a Dask task, then a comparison report.
+
+    Exits with code 1 when a task failed (the others finish and the report lists it).
+    """
+    import dataclasses
+
+    from patchplan.sweep import SweepSettings, plan_variants, sweep, vary_options
+    from patchplan.sweep_report import write_sweep_report
+
+    try:
+        sc = Scenario.load(scenario)
+        base: SweepSettings = sc.sweep
+        changes = {k: v for k, v in (("seeds", seeds), ("scheduler", scheduler), ("workers", workers),
+                                     ("memory_limit_gb", memory_limit_gb)) if v is not None}  # fmt: skip
+        try:
+            settings = dataclasses.replace(
+                base, vary={**base.vary, **vary_options(vary or [])}, **changes
+            )
+        except ValueError as exc:
+            raise PatchplanError(f"[sweep]: {exc}") from exc
+        n = len(plan_variants(sc, settings))
+        console.print(f"[bold]{sc.study.title}[/]: {n // settings.seeds} variants × "
+                      f"{settings.seeds} seeds = {n} tasks")  # fmt: skip
+        with _task_bar("tasks") as advance:
+            result = sweep(sc, settings, sequential=sequential, progress=advance)
+        written = write_sweep_report(result)
+    except PatchplanError as exc:
+        _fail(exc)
+    console.print(f"Ran on {result.where}.")
+    console.print(f"{result.computed - result.failed} computed, {result.cached} from the cache, "
+                  f"{result.failed} failed, in {result.wall_s:,.0f} s.")  # fmt: skip
+    console.print(_sweep_table(result))
+    console.print(f"Report: [bold]{written['report']}[/]")
+    if result.failed:
+        raise typer.Exit(code=1)
+
+
+def _sweep_table(result) -> Table:
+    """Travel saved, balance, walking and carers per variant: median and range over seeds."""
+    from patchplan.sweep_report import FIGURE_TEXT
+
+    shown = ("travel_saved_pct", "balance_dev", "walk_share", "carers_needed", "unserved_visits")
+    table = Table(title="Variants: median (5% to 95%) over seeds, whole area, a week",
+                  box=box.SIMPLE_HEAD, pad_edge=False)  # fmt: skip
+    table.add_column("variant", no_wrap=True)
+    for figure in shown:
+        table.add_column(FIGURE_TEXT[figure][0], justify="right")
+    ranges = result.ranges()
+    for (label, _), rows in ranges.groupby(["label", "variant"], sort=False):
+        rows = rows.set_index("figure")
+        cells = []
+        for figure in shown:
+            fmt = FIGURE_TEXT[figure][2]
+            if figure not in rows.index:
+                cells.append("–")
+                continue
+            r = rows.loc[figure]
+            cells.append(fmt(r["median"]) if r["p05"] == r["p95"] else
+                         f"{fmt(r['median'])} ({fmt(r['p05'])} to {fmt(r['p95'])})")  # fmt: skip
+        table.add_row(str(label), *cells)
+    return table
 
 
 if __name__ == "__main__":

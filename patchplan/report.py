@@ -8,7 +8,8 @@
 ``<maps_dir>/<name>-rounds-INTERNAL.html`` carers' rounds, street by street (internal only)
 ``<out_dir>/<name>/report.html``           the committee page (embeds the published maps)
 ``<out_dir>/<name>/*.csv``                 patches, blocks, savings, rounds, unserved, rejects,
-                                           layouts (proposed lots against today's areas)
+                                           layouts (proposed lots against today's areas), ranges
+                                           (over several caseloads, when run with seeds > 1)
 ``<out_dir>/<name>/<name>.gpkg``           patches and blocks layers for QGIS
 
 Published outputs hold only area-level figures with counts under 5 people withheld.
@@ -194,6 +195,15 @@ def layouts_table(layouts: pd.DataFrame) -> pd.DataFrame:
     return _formatted(layouts, LAYOUT_COLUMNS, "")
 
 
+def _ranges(result: StudyResult) -> str:
+    """Figures over several synthetic caseloads, when the study was run with seeds > 1."""
+    if result.ranges is None or result.ranges.empty:
+        return ""
+    from patchplan.sweep_report import ranges_section
+
+    return ranges_section(result.ranges, int(result.ranges["seeds"].max()))
+
+
 def report_html(result: StudyResult, map_files: dict[str, Path], report_dir: Path) -> str:
     """The committee page: headline figures, summary table, maps, method notes, attributions."""
     study = result.scenario.study
@@ -282,7 +292,7 @@ iframe{{width:100%;height:520px;border:1px solid #ccc;border-radius:6px}} .src{{
 <div class="cards">{cards}</div>
 <h2>Per lot</h2>{summary.to_html(classes="pp-table", border=0, escape=True, na_rep="–")}
 <p>Counts under {MIN_COUNT} people are withheld. Travel is carer hours a week for all the lot's visits (see the method for which legs count): where an arrangement left visits unplanned (see below), its travel per visit planned is scaled up to all the lot's visits, so a dropped visit never reads as a saving. Walking share is the share of visits reached on foot.</p>
-{layouts}<h2>Maps</h2>{frames}
+{_ranges(result)}{layouts}<h2>Maps</h2>{frames}
 <h2>Savings beside published figures</h2><ul>{anchors}</ul>
 <h2>Method</h2><p>{html.escape(method)}</p>
 <p>{html.escape(study.notes)}</p>
@@ -321,6 +331,7 @@ def write_outputs(
         "rounds-today-INTERNAL": result.today.rounds,
         "unserved": result.unserved,
         **({"layouts": result.layouts.reset_index()} if result.layouts is not None else {}),
+        **({"ranges": result.ranges} if result.ranges is not None else {}),
         "rejects": result.inputs.demand.rejects,
     }
     for key, frame in tables.items():

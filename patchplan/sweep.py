@@ -102,6 +102,7 @@ __all__ = [
     "seed_ranges",
     "study_figures",
     "sweep",
+    "value_from_text",
     "vary_options",
 ]
 
@@ -209,8 +210,8 @@ def parse_values(value: Any, where: str = "value") -> list[Any]:
     return unique
 
 
-def _toml_value(text: str) -> Any:
-    """A command-line item as TOML would read it (``4``, ``0.5``, ``true``, ``[0, 1]``), else text."""
+def value_from_text(text: str) -> Any:
+    """A value typed on the command line as TOML would read it (``4``, ``0.5``, ``true``, ``[0, 1]``), else text."""
     try:
         return tomllib.loads(f"v = {text}")["v"]
     except tomllib.TOMLDecodeError:
@@ -240,9 +241,9 @@ def vary_options(options: Sequence[str]) -> dict[str, Any]:
         if _RANGE.match(text):
             table[name] = text
         elif text.startswith("["):
-            table[name] = _toml_value(text)
+            table[name] = value_from_text(text)
         else:
-            table[name] = [_toml_value(item) for item in text.split(",") if item.strip()]
+            table[name] = [value_from_text(item) for item in text.split(",") if item.strip()]
     return table
 
 
@@ -783,7 +784,7 @@ def sweep(
             progress(summary, len(done), total)
 
     if sequential:
-        where = "sequential, in this process"
+        where = "this process, one task after another"
         for variant in todo:
             began = time.perf_counter()
             try:
