@@ -98,9 +98,14 @@ def _summary_table(result) -> Table:
 @contextmanager
 def _task_bar(what: str) -> Iterator[Callable]:
     """A rich progress bar counting a sweep's tasks; yields the sweep's progress callback."""
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("{task.fields[failed]} failed"), TimeElapsedColumn(),
-               TimeRemainingColumn())  # fmt: skip
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[failed]} failed"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
     with Progress(*columns, console=console) as bar:
         task = bar.add_task(what, total=None, failed=0)
         failed = 0
@@ -110,7 +115,9 @@ def _task_bar(what: str) -> Iterator[Callable]:
             failed += summary.status != "ok"
             bar.update(task, completed=done, total=total, failed=failed)
             if summary.status != "ok":
-                console.print(f"[red]failed[/] {summary.label}, seed {summary.seed}: {summary.error}")
+                console.print(
+                    f"[red]failed[/] {summary.label}, seed {summary.seed}: {summary.error}"
+                )
 
         yield advance
 
@@ -241,11 +248,16 @@ def _score_table(result) -> Table:
     for lot, row in result.design.score.iterrows():
         num = partial(_cell, row)
         table.add_row(
-            str(lot), num("hours_week"), num("n_blocks"), num("balance_dev", "{:+.0%}"),
-            "yes" if row["contiguous"] else "NO", num("pcn_alignment", "{:.0%}"),
-            num("travel_min_per_leg", "{:.1f}"), num("walk_share", "{:.0%}"),
+            str(lot),
+            num("hours_week"),
+            num("n_blocks"),
+            num("balance_dev", "{:+.0%}"),
+            "yes" if row["contiguous"] else "NO",
+            num("pcn_alignment", "{:.0%}"),
+            num("travel_min_per_leg", "{:.1f}"),
+            num("walk_share", "{:.0%}"),
             style="bold" if lot == "all" else None,
-        )  # fmt: skip
+        )
     return table
 
 
@@ -254,13 +266,16 @@ def score(
     scenario: ScenarioArg,
     layout: Annotated[
         Path | None,
-        typer.Option("--layout", help="lots to score and plan as they are: .gpkg or .csv of "
-                     "block_id → patch_id"),  # fmt: skip
+        typer.Option(
+            "--layout",
+            help="lots to score and plan as they are: .gpkg or .csv of block_id → patch_id",
+        ),
     ] = None,
     lock: Annotated[
         Path | None,
-        typer.Option("--lock", help="blocks to keep in their lots (.gpkg or .csv); the rest are "
-                     "re-optimised"),  # fmt: skip
+        typer.Option(
+            "--lock", help="blocks to keep in their lots (.gpkg or .csv); the rest are re-optimised"
+        ),
     ] = None,
     layer: Annotated[str | None, typer.Option(help="layer of a multi-layer file")] = None,
 ) -> None:
@@ -276,8 +291,9 @@ def score(
         sc = Scenario.load(scenario)
         lots = read_layout(layout or lock, layer)  # type: ignore[arg-type]
         suffix = "-edited" if layout is not None else "-locked"
-        sc = sc.replace(study={"name": sc.study.name + suffix,
-                               "title": f"{sc.study.title} ({suffix[1:]} lots)"})  # fmt: skip
+        sc = sc.replace(
+            study={"name": sc.study.name + suffix, "title": f"{sc.study.title} ({suffix[1:]} lots)"}
+        )
         if layout is not None:
             _run(sc, layout=lots)
         else:
@@ -291,14 +307,19 @@ def sweep_command(
     scenario: ScenarioArg,
     vary: Annotated[
         list[str] | None,
-        typer.Option("--vary", help="section.key=values: a range 3..8 or '0..0.2 step 0.1', or "
-                     "items 0.3,0.5,0.7 (repeat for more keys; adds to [sweep.vary])"),  # fmt: skip
+        typer.Option(
+            "--vary",
+            help="section.key=values: a range 3..8 or '0..0.2 step 0.1', or "
+            "items 0.3,0.5,0.7 (repeat for more keys; adds to [sweep.vary])",
+        ),
     ] = None,
     seeds: Annotated[int | None, typer.Option(help="caseloads per variant")] = None,
     scheduler: Annotated[
         str | None, typer.Option(help="existing Dask scheduler, e.g. tcp://HOST:8786")
     ] = None,
-    workers: Annotated[int | None, typer.Option(help="LocalCluster workers (0 = a core each)")] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="LocalCluster workers (0 = a core each)")
+    ] = None,
     memory_limit_gb: Annotated[
         float | None, typer.Option(help="memory per LocalCluster worker, GB (0 = equal shares)")
     ] = None,
@@ -318,8 +339,16 @@ def sweep_command(
     try:
         sc = Scenario.load(scenario)
         base: SweepSettings = sc.sweep
-        changes = {k: v for k, v in (("seeds", seeds), ("scheduler", scheduler), ("workers", workers),
-                                     ("memory_limit_gb", memory_limit_gb)) if v is not None}  # fmt: skip
+        changes = {
+            k: v
+            for k, v in (
+                ("seeds", seeds),
+                ("scheduler", scheduler),
+                ("workers", workers),
+                ("memory_limit_gb", memory_limit_gb),
+            )
+            if v is not None
+        }
         try:
             settings = dataclasses.replace(
                 base, vary={**base.vary, **vary_options(vary or [])}, **changes
@@ -327,16 +356,20 @@ def sweep_command(
         except ValueError as exc:
             raise PatchplanError(f"[sweep]: {exc}") from exc
         n = len(plan_variants(sc, settings))
-        console.print(f"[bold]{sc.study.title}[/]: {n // settings.seeds} variants × "
-                      f"{settings.seeds} seeds = {n} tasks")  # fmt: skip
+        console.print(
+            f"[bold]{sc.study.title}[/]: {n // settings.seeds} variants × "
+            f"{settings.seeds} seeds = {n} tasks"
+        )
         with _task_bar("tasks") as advance:
             result = sweep(sc, settings, sequential=sequential, progress=advance)
         written = write_sweep_report(result)
     except PatchplanError as exc:
         _fail(exc)
     console.print(f"Ran on {result.where}.")
-    console.print(f"{result.computed - result.failed} computed, {result.cached} from the cache, "
-                  f"{result.failed} failed, in {result.wall_s:,.0f} s.")  # fmt: skip
+    console.print(
+        f"{result.computed - result.failed} computed, {result.cached} from the cache, "
+        f"{result.failed} failed, in {result.wall_s:,.0f} s."
+    )
     console.print(_sweep_table(result))
     console.print(f"Report: [bold]{written['report']}[/]")
     if result.failed:
@@ -348,8 +381,11 @@ def _sweep_table(result) -> Table:
     from patchplan.sweep_report import FIGURE_TEXT
 
     shown = ("travel_saved_pct", "balance_dev", "walk_share", "carers_needed", "unserved_visits")
-    table = Table(title="Variants: median (5% to 95%) over seeds, whole area, a week",
-                  box=box.SIMPLE_HEAD, pad_edge=False)  # fmt: skip
+    table = Table(
+        title="Variants: median (5% to 95%) over seeds, whole area, a week",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+    )
     table.add_column("variant", no_wrap=True)
     for figure in shown:
         table.add_column(FIGURE_TEXT[figure][0], justify="right")
@@ -363,8 +399,11 @@ def _sweep_table(result) -> Table:
                 cells.append("–")
                 continue
             r = rows.loc[figure]
-            cells.append(fmt(r["median"]) if r["p05"] == r["p95"] else
-                         f"{fmt(r['median'])} ({fmt(r['p05'])} to {fmt(r['p95'])})")  # fmt: skip
+            cells.append(
+                fmt(r["median"])
+                if r["p05"] == r["p95"]
+                else f"{fmt(r['median'])} ({fmt(r['p05'])} to {fmt(r['p95'])})"
+            )
         table.add_row(str(label), *cells)
     return table
 

@@ -383,7 +383,9 @@ def _check_settings(settings: DemandSettings) -> None:
     if not 1 <= settings.days <= 7:
         problems.append(f"days = {settings.days} must be 1..7")
     if not settings.growth > -1:
-        problems.append(f"growth = {settings.growth} must be more than -1 (-1 would remove everyone)")
+        problems.append(
+            f"growth = {settings.growth} must be more than -1 (-1 would remove everyone)"
+        )
     if problems:
         raise DemandError("demand settings: " + "; ".join(problems))
     for window in settings.visit_windows:
@@ -689,10 +691,16 @@ def grow_demand(demand: Demand, growth: float, seed: int = 0) -> Demand:
         picked = people.iloc[np.sort(rng.integers(0, len(people), change))]
         suffix = "-g" + (picked.groupby("person_id").cumcount() + 1).astype(str)
         clones = picked.assign(person_id=picked["person_id"].astype(str) + suffix)
-        pairs = pd.DataFrame({"person_id": picked["person_id"].to_numpy(), "suffix": suffix.to_numpy()})
+        pairs = pd.DataFrame(
+            {"person_id": picked["person_id"].to_numpy(), "suffix": suffix.to_numpy()}
+        )
         cloned_visits = visits.merge(pairs, on="person_id")
-        cloned_visits["person_id"] = cloned_visits["person_id"].astype(str) + cloned_visits["suffix"]
-        cloned_visits["visit_id"] = cloned_visits["visit_id"].astype(str) + cloned_visits.pop("suffix")
+        cloned_visits["person_id"] = (
+            cloned_visits["person_id"].astype(str) + cloned_visits["suffix"]
+        )
+        cloned_visits["visit_id"] = cloned_visits["visit_id"].astype(str) + cloned_visits.pop(
+            "suffix"
+        )
         people = pd.concat([people, clones], ignore_index=True)
         visits = pd.concat([visits, cloned_visits[visits.columns]], ignore_index=True)
     grown = Demand(

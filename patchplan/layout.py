@@ -247,7 +247,9 @@ def check_layout(
     return lots.reindex(known).rename(LOT_COLUMN).rename_axis(BLOCK_COLUMN)
 
 
-def lock_pairs(layout: LotLayout, blocks: gpd.GeoDataFrame, k: int = 0) -> tuple[tuple[str, str], ...]:
+def lock_pairs(
+    layout: LotLayout, blocks: gpd.GeoDataFrame, k: int = 0
+) -> tuple[tuple[str, str], ...]:
     """The (block_id, lot) pairs of a layout, checked for use as ``[patches] locked``.
 
     Parameters

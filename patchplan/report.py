@@ -201,7 +201,7 @@ def _ranges(result: StudyResult) -> str:
         return ""
     from patchplan.sweep_report import ranges_section
 
-    return ranges_section(result.ranges, int(result.ranges["seeds"].max()))
+    return ranges_section(result.ranges)
 
 
 def report_html(result: StudyResult, map_files: dict[str, Path], report_dir: Path) -> str:

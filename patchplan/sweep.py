@@ -107,10 +107,20 @@ __all__ = [
 ]
 
 FIGURES = (
-    "hours_week", "people", "balance_dev", "pcn_alignment", "travel_today_h",
-    "travel_proposed_h", "travel_saved_h", "travel_saved_pct", "walk_share", "walk_visit_share",
-    "carers_needed", "unserved_visits", "continuity_carers_per_person",
-)  # fmt: skip
+    "hours_week",
+    "people",
+    "balance_dev",
+    "pcn_alignment",
+    "travel_today_h",
+    "travel_proposed_h",
+    "travel_saved_h",
+    "travel_saved_pct",
+    "walk_share",
+    "walk_visit_share",
+    "carers_needed",
+    "unserved_visits",
+    "continuity_carers_per_person",
+)
 """The figures each task sends back, per lot and in total (see the module docstring)."""
 
 TOTAL = "total"
@@ -352,9 +362,15 @@ def plan_variants(scenario: Scenario, settings: SweepSettings | None = None) -> 
         for seed in seeds:
             task_scenario = variant_scenario(scenario, values, seed)
             variants.append(
-                Variant(index, _label(values, short), values, seed, task_scenario,
-                        scenario_fingerprint(task_scenario))
-            )  # fmt: skip
+                Variant(
+                    index,
+                    _label(values, short),
+                    values,
+                    seed,
+                    task_scenario,
+                    scenario_fingerprint(task_scenario),
+                )
+            )
     return variants
 
 
@@ -394,11 +410,20 @@ class VariantSummary:
     from_cache: bool = False
 
     @classmethod
-    def failed(cls, variant: Variant, error: BaseException, runtime_s: float = 0.0) -> VariantSummary:
+    def failed(
+        cls, variant: Variant, error: BaseException, runtime_s: float = 0.0
+    ) -> VariantSummary:
         """The record of a task that raised ``error``."""
-        return cls(variant.index, variant.label, variant.values, variant.seed, variant.fingerprint,
-                   status="failed", error=f"{type(error).__name__}: {error}",
-                   runtime_s=runtime_s)  # fmt: skip
+        return cls(
+            variant.index,
+            variant.label,
+            variant.values,
+            variant.seed,
+            variant.fingerprint,
+            status="failed",
+            error=f"{type(error).__name__}: {error}",
+            runtime_s=runtime_s,
+        )
 
 
 def _reset_peak_memory() -> None:
@@ -433,16 +458,17 @@ def study_figures(result: StudyResult) -> pd.DataFrame:
     frame["travel_saved_pct"] = saved["saved_travel_pct"]
     frame["walk_share"] = saved["proposed_walk_share"]
     if "walk_visit_share" in result.summary:
-        frame["walk_visit_share"] = result.summary["walk_visit_share"].rename(
-            index={"total": TOTAL}
-        ).reindex(index)
+        frame["walk_visit_share"] = (
+            result.summary["walk_visit_share"].rename(index={"total": TOTAL}).reindex(index)
+        )
 
     stops = result.proposed.rounds[result.proposed.rounds["visit_id"] != RETURN]
     stops = stops.assign(patch_id=stops["visit_id"].map(result.visit_patch).astype(str))
     per_day = stops.groupby(["patch_id", "day"])["carer_id"].nunique()
     frame["carers_needed"] = per_day.groupby(level="patch_id").max().reindex(index).fillna(0.0)
-    frame.loc[TOTAL, "carers_needed"] = float(stops.groupby("day")["carer_id"].nunique().max()
-                                              if len(stops) else 0.0)  # fmt: skip
+    frame.loc[TOTAL, "carers_needed"] = float(
+        stops.groupby("day")["carer_id"].nunique().max() if len(stops) else 0.0
+    )
 
     unserved = result.unserved[result.unserved["arrangement"].isin(["proposed", "both"])]
     by_lot = unserved["visit_id"].map(result.visit_patch).dropna().astype(str).value_counts()
@@ -451,8 +477,8 @@ def study_figures(result: StudyResult) -> pd.DataFrame:
 
     if len(result.scenario.study.days) > 1 and len(stops):
         carers = stops.groupby(["patch_id", "person_id"])["carer_id"].nunique()
-        frame["continuity_carers_per_person"] = carers.groupby(level="patch_id").mean().reindex(
-            index
+        frame["continuity_carers_per_person"] = (
+            carers.groupby(level="patch_id").mean().reindex(index)
         )
         frame.loc[TOTAL, "continuity_carers_per_person"] = float(
             stops.groupby("person_id")["carer_id"].nunique().mean()
@@ -472,11 +498,17 @@ def run_variant(variant: Variant) -> VariantSummary:
     result = run(variant.scenario)
     figures = study_figures(result)
     return VariantSummary(
-        variant.index, variant.label, variant.values, variant.seed, variant.fingerprint,
-        figures=figures, runtime_s=round(time.perf_counter() - start, 3),
-        peak_memory_mb=round(_peak_memory_mb(), 1), method=result.design.method,
+        variant.index,
+        variant.label,
+        variant.values,
+        variant.seed,
+        variant.fingerprint,
+        figures=figures,
+        runtime_s=round(time.perf_counter() - start, 3),
+        peak_memory_mb=round(_peak_memory_mb(), 1),
+        method=result.design.method,
         estimate=result.estimate,
-    )  # fmt: skip
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -525,7 +557,9 @@ def dask_client(settings: SweepSettings) -> Iterator[tuple[Client, str]]:
         try:
             client = Client(settings.scheduler, timeout="20s")
         except (OSError, TimeoutError) as exc:
-            raise SweepError(f"[sweep] scheduler {settings.scheduler}: cannot connect ({exc})") from exc
+            raise SweepError(
+                f"[sweep] scheduler {settings.scheduler}: cannot connect ({exc})"
+            ) from exc
         with client:
             yield client, _describe_cluster(client, f"cluster at {settings.scheduler}")
         return
@@ -534,12 +568,15 @@ def dask_client(settings: SweepSettings) -> Iterator[tuple[Client, str]]:
     with (
         dask.config.set({"distributed.scheduler.allowed-failures": 0}),
         LocalCluster(
-            n_workers=workers, threads_per_worker=1, processes=True,
-            memory_limit=_memory_limit(settings, workers), dashboard_address=None,
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            memory_limit=_memory_limit(settings, workers),
+            dashboard_address=None,
             silence_logs=logging.CRITICAL,
         ) as cluster,
         Client(cluster) as client,
-    ):  # fmt: skip
+    ):
         yield client, _describe_cluster(client, "LocalCluster on this machine")
 
 
@@ -586,7 +623,9 @@ def scheduler_processes(
 
         def start(args: list[str], log_name: str) -> None:
             log = stack.enter_context(open(where / log_name, "wb"))
-            started.append(subprocess.Popen([*dask_cli, *args], stdout=log, stderr=subprocess.STDOUT))
+            started.append(
+                subprocess.Popen([*dask_cli, *args], stdout=log, stderr=subprocess.STDOUT)
+            )
 
         def stop() -> None:
             # Workers first, while the scheduler is still there to hear them leave; then it.
@@ -601,8 +640,19 @@ def scheduler_processes(
                         process.wait()
 
         stack.callback(stop)
-        start(["scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
-               "--scheduler-file", str(info)], "scheduler.log")  # fmt: skip
+        start(
+            [
+                "scheduler",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--no-dashboard",
+                "--scheduler-file",
+                str(info),
+            ],
+            "scheduler.log",
+        )
         deadline = time.monotonic() + timeout_s
         while not info.is_file() or not info.read_text().strip():
             if time.monotonic() > deadline or started[0].poll() is not None:
@@ -611,16 +661,33 @@ def scheduler_processes(
             time.sleep(0.1)
         address = json.loads(info.read_text())["address"]
         for i in range(workers):
-            start(["worker", address, "--nthreads", "1", "--nworkers", "1", "--name", f"w{i}",
-                   "--memory-limit", f"{memory_limit_gb}GB", "--no-dashboard"],
-                  f"worker-{i}.log")  # fmt: skip
+            start(
+                [
+                    "worker",
+                    address,
+                    "--nthreads",
+                    "1",
+                    "--nworkers",
+                    "1",
+                    "--name",
+                    f"w{i}",
+                    "--memory-limit",
+                    f"{memory_limit_gb}GB",
+                    "--no-dashboard",
+                ],
+                f"worker-{i}.log",
+            )
         with Client(address, timeout="30s") as client:
             try:
                 client.wait_for_workers(workers, timeout=max(deadline - time.monotonic(), 1.0))
             except TimeoutError as exc:
-                logs = [(where / f"worker-{i}.log").read_text(errors="replace")[-800:]
-                        for i in range(workers)]  # fmt: skip
-                raise SweepError(f"dask workers did not join {address}:\n" + "\n".join(logs)) from exc
+                logs = [
+                    (where / f"worker-{i}.log").read_text(errors="replace")[-800:]
+                    for i in range(workers)
+                ]
+                raise SweepError(
+                    f"dask workers did not join {address}:\n" + "\n".join(logs)
+                ) from exc
         yield address
 
 
@@ -680,9 +747,15 @@ class SweepResult:
         rows = []
         for s in self.summaries:
             row: dict[str, Any] = {"variant": s.index, "label": s.label, **s.values, "seed": s.seed}
-            row.update(status=s.status, error=s.error, runtime_s=s.runtime_s,
-                       peak_memory_mb=s.peak_memory_mb, from_cache=s.from_cache, method=s.method,
-                       fingerprint=s.fingerprint)  # fmt: skip
+            row.update(
+                status=s.status,
+                error=s.error,
+                runtime_s=s.runtime_s,
+                peak_memory_mb=s.peak_memory_mb,
+                from_cache=s.from_cache,
+                method=s.method,
+                fingerprint=s.fingerprint,
+            )
             if s.status == "ok":
                 row.update(s.figures.loc[TOTAL].to_dict())
             rows.append(row)
@@ -768,9 +841,12 @@ def sweep(
         stored = cache.get(variant.fingerprint)
         if isinstance(stored, VariantSummary) and stored.status == "ok":
             done[variant.fingerprint] = dataclasses.replace(
-                stored, index=variant.index, label=variant.label, values=variant.values,
+                stored,
+                index=variant.index,
+                label=variant.label,
+                values=variant.values,
                 from_cache=True,
-            )  # fmt: skip
+            )
             if progress:
                 progress(done[variant.fingerprint], len(done), total)
     cached = len(done)
@@ -848,7 +924,8 @@ def seed_ranges(
 
     ``base``, a finished run of ``scenario`` itself, is stored as its seed's task so it is not
     run again. Returns :meth:`SweepResult.ranges` per lot and in total, plus a ``this_run`` column
-    (the base run's figure, when given).
+    (the base run's figure, when given). A caseload that fails is left out of the ranges and
+    listed in ``.attrs["failures"]`` (``"seed N: error"``); ``.attrs["seeds"]`` is the number asked.
     """
     settings = dataclasses.replace(scenario.sweep or SweepSettings(), vary={}, seeds=seeds)
     cache = _cache_for(scenario, settings)
@@ -856,19 +933,29 @@ def seed_ranges(
         own = variant_scenario(scenario, {}, scenario.study.seed)
         key = scenario_fingerprint(own)
         if key not in cache:
-            cache.put(key, VariantSummary(0, _label({}, {}), {}, scenario.study.seed, key,
-                                          figures=study_figures(base), method=base.design.method,
-                                          estimate=base.estimate))  # fmt: skip
-    result = sweep(scenario, settings, client=client, sequential=sequential, cache=cache,
-                   progress=progress)  # fmt: skip
-    if result.failed:
-        failed = result.failures()
-        raise SweepError(
-            f"{result.failed} of {len(result.summaries)} caseloads failed, e.g. seed "
-            f"{failed['seed'].iloc[0]}: {failed['error'].iloc[0]}"
-        )
+            cache.put(
+                key,
+                VariantSummary(
+                    0,
+                    _label({}, {}),
+                    {},
+                    scenario.study.seed,
+                    key,
+                    figures=study_figures(base),
+                    method=base.design.method,
+                    estimate=base.estimate,
+                ),
+            )
+    result = sweep(
+        scenario, settings, client=client, sequential=sequential, cache=cache, progress=progress
+    )
     table = result.ranges(lots=True).drop(columns=["variant", "label"])
     if base is not None:
         this = study_figures(base).stack().rename("this_run")
         table = table.join(this, on=["patch_id", "figure"])
+    failed = result.failures()
+    table.attrs["seeds"] = seeds
+    table.attrs["failures"] = [
+        f"seed {s}: {e}" for s, e in zip(failed["seed"], failed["error"], strict=True)
+    ]
     return table

@@ -53,7 +53,7 @@ FIGURE_TEXT: dict[str, tuple[str, str, Callable[[float], str]]] = {
     "travel_proposed_h": ("Carer travel, proposed lots", "hours a week", _number(0)),
     "balance_dev": ("Worst lot balance", "± of the mean lot's hours", _pct),
     "pcn_alignment": ("Care hours aligned with their PCN", "share of care hours", _pct),
-    "walk_share": ("Visits reached on foot", "share of visits (mixed workforce)", _pct),
+    "walk_share": ("Visits reached on foot", "share of visits, mixed workforce", _pct),
     "walk_visit_share": ("Visits walking carers could reach", "share of visits", _pct),
     "carers_needed": ("Carers needed", "carers on the busiest planned day", _number(0)),
     "unserved_visits": ("Visits not planned", "visits, planned days", _number(0)),
@@ -63,8 +63,14 @@ FIGURE_TEXT: dict[str, tuple[str, str, Callable[[float], str]]] = {
 }
 """Figure → (title, unit, formatter) for every figure a sweep reports."""
 
-CHARTS = ("travel_saved_pct", "balance_dev", "walk_share", "continuity_carers_per_person",
-          "carers_needed", "travel_saved_h")  # fmt: skip
+CHARTS = (
+    "travel_saved_pct",
+    "balance_dev",
+    "walk_share",
+    "continuity_carers_per_person",
+    "carers_needed",
+    "travel_saved_h",
+)
 COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
 """Okabe–Ito colours, distinguishable with the common colour-vision deficiencies."""
 DASHES = ("", "6 3", "2 3", "8 3 2 3", "1 2", "10 4", "4 2 1 2", "3 6")
@@ -194,42 +200,66 @@ def band_chart(
     ]
     for t in ticks:
         y = py(t)
-        parts.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{y:.1f}" y2="{y:.1f}" '
-                     'stroke="#ddd" stroke-width="1"/>')  # fmt: skip
-        parts.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="12" '
-                     f'fill="#333">{esc(y_format(t))}</text>')  # fmt: skip
+        parts.append(
+            f'<line x1="{left}" x2="{left + plot_w}" y1="{y:.1f}" y2="{y:.1f}" '
+            'stroke="#ddd" stroke-width="1"/>'
+        )
+        parts.append(
+            f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="12" '
+            f'fill="#333">{esc(y_format(t))}</text>'
+        )
     for x in xs:
-        parts.append(f'<text x="{px(x):.1f}" y="{top + plot_h + 18}" text-anchor="middle" '
-                     f'font-size="12" fill="#333">{esc(_x_text(x))}</text>')  # fmt: skip
+        parts.append(
+            f'<text x="{px(x):.1f}" y="{top + plot_h + 18}" text-anchor="middle" '
+            f'font-size="12" fill="#333">{esc(_x_text(x))}</text>'
+        )
     parts.append(f'<line x1="{left}" x2="{left}" y1="{top}" y2="{top + plot_h}" stroke="#555"/>')
-    parts.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{top + plot_h}" '
-                 f'y2="{top + plot_h}" stroke="#555"/>')  # fmt: skip
-    parts.append(f'<text x="{left + plot_w / 2:.1f}" y="{top + plot_h + 38}" '
-                 f'text-anchor="middle" font-size="13" fill="#222">{esc(x_label)}</text>')  # fmt: skip
-    parts.append(f'<text transform="translate(14 {top + plot_h / 2:.1f}) rotate(-90)" '
-                 f'text-anchor="middle" font-size="12" fill="#222">{esc(y_label)}</text>')  # fmt: skip
+    parts.append(
+        f'<line x1="{left}" x2="{left + plot_w}" y1="{top + plot_h}" '
+        f'y2="{top + plot_h}" stroke="#555"/>'
+    )
+    parts.append(
+        f'<text x="{left + plot_w / 2:.1f}" y="{top + plot_h + 38}" '
+        f'text-anchor="middle" font-size="13" fill="#222">{esc(x_label)}</text>'
+    )
+    parts.append(
+        f'<text transform="translate(14 {top + plot_h / 2:.1f}) rotate(-90)" '
+        f'text-anchor="middle" font-size="12" fill="#222">{esc(y_label)}</text>'
+    )
     for i, s in enumerate(shown):
         colour, dash = COLOURS[i], DASHES[i]
-        points = [(px(x), m, lo, hi) for x, m, lo, hi in zip(s.x, s.median, s.low, s.high,
-                                                              strict=True) if not _blank(m)]  # fmt: skip
+        points = [
+            (px(x), m, lo, hi)
+            for x, m, lo, hi in zip(s.x, s.median, s.low, s.high, strict=True)
+            if not _blank(m)
+        ]
         if len(points) > 1:
             upper = " ".join(f"{x:.1f},{py(hi):.1f}" for x, _, _, hi in points)
             lower = " ".join(f"{x:.1f},{py(lo):.1f}" for x, _, lo, _ in reversed(points))
-            parts.append(f'<polygon points="{upper} {lower}" fill="{colour}" fill-opacity="0.15" '
-                         'stroke="none"/>')  # fmt: skip
+            parts.append(
+                f'<polygon points="{upper} {lower}" fill="{colour}" fill-opacity="0.15" '
+                'stroke="none"/>'
+            )
             line = " ".join(f"{x:.1f},{py(m):.1f}" for x, m, _, _ in points)
-            parts.append(f'<polyline points="{line}" fill="none" stroke="{colour}" '
-                         f'stroke-width="2.2" stroke-dasharray="{dash}"/>')  # fmt: skip
+            parts.append(
+                f'<polyline points="{line}" fill="none" stroke="{colour}" '
+                f'stroke-width="2.2" stroke-dasharray="{dash}"/>'
+            )
         for x, m, lo, hi in points:
-            parts.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{py(lo):.1f}" y2="{py(hi):.1f}" '
-                         f'stroke="{colour}" stroke-width="1.2"/>')  # fmt: skip
+            parts.append(
+                f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{py(lo):.1f}" y2="{py(hi):.1f}" '
+                f'stroke="{colour}" stroke-width="1.2"/>'
+            )
             parts.append(f'<circle cx="{x:.1f}" cy="{py(m):.1f}" r="3.5" fill="{colour}"/>')
         ly, lx = legend_top + 20 * i, left
-        parts.append(f'<line x1="{lx}" x2="{lx + 28}" y1="{ly}" y2="{ly}" stroke="{colour}" '
-                     f'stroke-width="2.2" stroke-dasharray="{dash}"/>')  # fmt: skip
+        parts.append(
+            f'<line x1="{lx}" x2="{lx + 28}" y1="{ly}" y2="{ly}" stroke="{colour}" '
+            f'stroke-width="2.2" stroke-dasharray="{dash}"/>'
+        )
         parts.append(f'<circle cx="{lx + 14}" cy="{ly}" r="3.5" fill="{colour}"/>')
-        parts.append(f'<text x="{lx + 36}" y="{ly + 4}" font-size="12" fill="#222">'
-                     f"{esc(s.name)}</text>")  # fmt: skip
+        parts.append(
+            f'<text x="{lx + 36}" y="{ly + 4}" font-size="12" fill="#222">{esc(s.name)}</text>'
+        )
     parts.append("</svg>")
     return "".join(parts)
 
@@ -266,13 +296,23 @@ def _series(ranges: pd.DataFrame, figure: str, x_key: str, others: list[str]) ->
     groups = rows.groupby(others, sort=False, dropna=False) if others else [("all", rows)]
     for key, group in groups:
         keys = key if isinstance(key, tuple) else (key,)
-        name = ", ".join(f"{o.partition('.')[2]}={_x_text(v)}" for o, v in zip(others, keys,
-                                                                              strict=True))  # fmt: skip
-        ordered = group.sort_values(x_key, key=lambda c: c.map(_sort_key)) if _is_numeric(
-            group[x_key].tolist()) else group  # fmt: skip
-        out.append(ChartSeries(name or "median", ordered[x_key].tolist(),
-                               ordered["median"].tolist(), ordered["p05"].tolist(),
-                               ordered["p95"].tolist()))  # fmt: skip
+        name = ", ".join(
+            f"{o.partition('.')[2]}={_x_text(v)}" for o, v in zip(others, keys, strict=True)
+        )
+        ordered = (
+            group.sort_values(x_key, key=lambda c: c.map(_sort_key))
+            if _is_numeric(group[x_key].tolist())
+            else group
+        )
+        out.append(
+            ChartSeries(
+                name or "median",
+                ordered[x_key].tolist(),
+                ordered["median"].tolist(),
+                ordered["p05"].tolist(),
+                ordered["p95"].tolist(),
+            )
+        )
     return out
 
 
@@ -289,14 +329,26 @@ def _chart_block(result: SweepResult, ranges: pd.DataFrame, figure: str, n: int)
     if not series or ranges[ranges["figure"] == figure].empty:
         return ""
     x_label = "K (lots)" if x_key == "patches.k" else x_key
-    chart = band_chart(series, chart_id=f"chart-{n}", title=f"{title} against {x_label}",
-                       x_label=x_label, y_label=unit, y_format=fmt)  # fmt: skip
-    more = (f" Only the first {MAX_SERIES} of {len(series)} lines are drawn; the table has all."
-            if len(series) > MAX_SERIES else "")  # fmt: skip
+    chart = band_chart(
+        series,
+        chart_id=f"chart-{n}",
+        title=f"{title} against {x_label}",
+        x_label=x_label,
+        y_label=unit,
+        y_format=fmt,
+    )
+    more = (
+        f" Only the first {MAX_SERIES} of {len(series)} lines are drawn; the table has all."
+        if len(series) > MAX_SERIES
+        else ""
+    )
     data = pd.DataFrame(
-        {f"{s.name} at {x_label} {_x_text(x)}": [_cell(m, lo, hi, fmt)]
-         for s in series for x, m, lo, hi in zip(s.x, s.median, s.low, s.high, strict=True)}
-    ).T.rename(columns={0: f"{title}: median (5% to 95%)"})  # fmt: skip
+        {
+            f"{s.name} at {x_label} {_x_text(x)}": [_cell(m, lo, hi, fmt)]
+            for s in series
+            for x, m, lo, hi in zip(s.x, s.median, s.low, s.high, strict=True)
+        }
+    ).T.rename(columns={0: f"{title}: median (5% to 95%)"})
     return (
         f"<figure><h3>{html.escape(title)}</h3>{chart}<figcaption>{html.escape(title)} "
         f"({html.escape(unit)}) against "
@@ -330,9 +382,20 @@ def compared_variants(result: SweepResult) -> list[int]:
     return chosen[:MAX_COMPARED]
 
 
-SIDE_BY_SIDE = ("travel_saved_pct", "travel_saved_h", "travel_today_h", "travel_proposed_h",
-                "balance_dev", "pcn_alignment", "walk_share", "walk_visit_share", "carers_needed",
-                "unserved_visits", "continuity_carers_per_person", "hours_week")  # fmt: skip
+SIDE_BY_SIDE = (
+    "travel_saved_pct",
+    "travel_saved_h",
+    "travel_today_h",
+    "travel_proposed_h",
+    "balance_dev",
+    "pcn_alignment",
+    "walk_share",
+    "walk_visit_share",
+    "carers_needed",
+    "unserved_visits",
+    "continuity_carers_per_person",
+    "hours_week",
+)
 
 
 def side_by_side(result: SweepResult, ranges: pd.DataFrame) -> pd.DataFrame:
@@ -354,16 +417,18 @@ def side_by_side(result: SweepResult, ranges: pd.DataFrame) -> pd.DataFrame:
                 cells[f"{title} ({unit})"] = "–"
         ok = mine[mine["status"] == "ok"]
         cells["Seeds finished / failed"] = f"{len(ok)} / {len(mine) - len(ok)}"
-        cells["Runtime per task (s, median)"] = (f"{ok['runtime_s'].median():,.1f}"
-                                                 if len(ok) else "–")  # fmt: skip
+        cells["Runtime per task (s, median)"] = (
+            f"{ok['runtime_s'].median():,.1f}" if len(ok) else "–"
+        )
         columns[label] = cells
     return pd.DataFrame(columns)
 
 
 def _assumptions(result: SweepResult) -> str:
-    rows = {name: ", ".join(_x_text(v) for v in dict.fromkeys(s.values[name]
-                                                             for s in result.summaries))
-            for name in result.varied}  # fmt: skip
+    rows = {
+        name: ", ".join(_x_text(v) for v in dict.fromkeys(s.values[name] for s in result.summaries))
+        for name in result.varied
+    }
     seeds = sorted({s.seed for s in result.summaries})
     rows["study.seed (caseloads)"] = ", ".join(map(str, seeds))
     frame = pd.DataFrame({"Values tried": rows})
@@ -389,33 +454,47 @@ def sweep_html(result: SweepResult) -> str:
         ("Variants", f"{n_variants}"),
         ("Caseloads (seeds) each", f"{n_seeds}"),
         ("Tasks", f"{len(result.summaries)}"),
-        ("Computed / from cache / failed", f"{result.computed - result.failed} / "
-                                           f"{result.cached} / {result.failed}"),
+        (
+            "Computed / from cache / failed",
+            f"{result.computed - result.failed} / {result.cached} / {result.failed}",
+        ),
         ("Wall time", f"{result.wall_s:,.0f} s"),
         ("Runtime per task (median)", f"{runtimes.median():,.1f} s" if len(runtimes) else "–"),
-        ("Peak memory of a task (largest)", f"{memory.max():,.0f} MB" if memory.notna().any()
-                                            else "–"),
-    ]  # fmt: skip
-    cards = "".join(f'<div class="card"><div class="v">{esc(v)}</div><div class="k">{esc(k)}'
-                    "</div></div>" for k, v in facts)  # fmt: skip
+        (
+            "Peak memory of a task (largest)",
+            f"{memory.max():,.0f} MB" if memory.notna().any() else "–",
+        ),
+    ]
+    cards = "".join(
+        f'<div class="card"><div class="v">{esc(v)}</div><div class="k">{esc(k)}</div></div>'
+        for k, v in facts
+    )
     charts = ""
     if _x_key(result) is not None and not ranges.empty:
         blocks = [_chart_block(result, ranges, f, i) for i, f in enumerate(CHARTS)]
         charts = "<h2>Trade-offs</h2>" + "".join(blocks)
         if "continuity_carers_per_person" not in set(ranges["figure"]):
-            charts += ("<p>Continuity is not charted: it needs more than one planned day "
-                       "(<code>[study] days</code>).</p>")  # fmt: skip
+            charts += (
+                "<p>Continuity is not charted: it needs more than one planned day "
+                "(<code>[study] days</code>).</p>"
+            )
     table = side_by_side(result, ranges)
     compared = ""
     if not table.empty:
-        note = ("" if len(compared_variants(result)) == n_variants else
-                f" Showing {table.shape[1]} of {n_variants} variants (choose with "
-                "<code>[sweep] compare</code>).")  # fmt: skip
+        note = (
+            ""
+            if len(compared_variants(result)) == n_variants
+            else f" Showing {table.shape[1]} of {n_variants} variants (choose with "
+            "<code>[sweep] compare</code>)."
+        )
         compared = (
             '<h2 id="side-by-side">Variants side by side</h2>'
             '<div class="scroll" role="region" aria-labelledby="side-by-side" tabindex="0">'
-            + html_table(table, "Chosen variants: median over seeds (5% to 95%)",
-                         index_title="Figure (per week)")  # fmt: skip
+            + html_table(
+                table,
+                "Chosen variants: median over seeds (5% to 95%)",
+                index_title="Figure (per week)",
+            )
             + "</div>"
             + f"<p>Figures are for the whole study area, a week.{note}</p>"
         )
@@ -423,9 +502,13 @@ def sweep_html(result: SweepResult) -> str:
     failed = (
         "<p>None: every task finished.</p>"
         if failures.empty
-        else html_table(failures.set_index("label")[["seed", "error"]].rename(
-            columns={"seed": "Seed", "error": "Error"}), "Tasks that failed, with their error",
-            index_title="Variant")  # fmt: skip
+        else html_table(
+            failures.set_index("label")[["seed", "error"]].rename(
+                columns={"seed": "Seed", "error": "Error"}
+            ),
+            "Tasks that failed, with their error",
+            index_title="Variant",
+        )
     )
     method = (
         f"Each variant was run once per synthetic caseload (seed) as one task of the whole chain: "
@@ -478,8 +561,12 @@ def write_sweep_report(
     }
 
 
-def ranges_section(ranges: pd.DataFrame, seeds: int) -> str:
-    """The committee report's section of figures over several synthetic caseloads (totals)."""
+def ranges_section(ranges: pd.DataFrame) -> str:
+    """The committee report's section of figures over several synthetic caseloads (totals).
+
+    ``ranges`` is :func:`patchplan.sweep.seed_ranges`'s table (with its ``attrs``)."""
+    seeds = int(ranges.attrs.get("seeds", ranges["seeds"].max()))
+    failures = list(ranges.attrs.get("failures", []))
     total = ranges[ranges["patch_id"] == TOTAL].set_index("figure")
     rows = {}
     for figure, (title, unit, fmt) in FIGURE_TEXT.items():
@@ -496,10 +583,19 @@ def ranges_section(ranges: pd.DataFrame, seeds: int) -> str:
     table = pd.DataFrame.from_dict(rows, orient="index")
     return (
         f"<h2>Ranges over {seeds} synthetic caseloads</h2>"
-        + html_table(table, f"The whole study, a week: this run and the range over {seeds} seeds",
-                     index_title="Figure")  # fmt: skip
+        + html_table(
+            table,
+            f"The whole study, a week: this run and the range over {seeds} seeds",
+            index_title="Figure",
+        )
         + f"<p>The same scenario was run on {seeds} caseloads drawn from the same small-area "
         "pattern with different seeds; each run also re-designs the lots. The range is the "
         f"{BAND[0]:.0f}th to {BAND[1]:.0f}th percentile. Per-lot ranges are in "
         "<code>ranges.csv</code>.</p>"
+        + (
+            f"<p>{len(failures)} of {seeds} caseloads failed and are left out of the ranges:</p>"
+            "<ul>" + "".join(f"<li>{html.escape(f)}</li>" for f in failures) + "</ul>"
+            if failures
+            else ""
+        )
     )
