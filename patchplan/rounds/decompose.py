@@ -256,6 +256,16 @@ def _repair(day: DayProblem, elig: Eligibility, parts: list[DayPlan], left: np.n
             continue
         chosen.append(j)
         size += load[j]
+    # Their part-mates come too, lightest first, so a chosen carer's own visits can move to a
+    # colleague and free the time the leftovers need (a rare skill is then used where only it can).
+    part_of = {cid: k for k, p in enumerate(parts) for cid in p.routes}
+    parts_in = {part_of[ids[j]] for j in chosen if ids[j] in part_of}
+    mates = [j for j in np.lexsort((np.arange(len(ids)), load))
+             if part_of.get(ids[j]) in parts_in and j not in chosen]  # fmt: skip
+    for j in mates:
+        if size + load[j] <= room:
+            chosen.append(int(j))
+            size += load[j]
     chosen_ids = set(ids[chosen])
     kept_visits = {vid for cid in chosen_ids for vid, _ in routes.get(cid, [])}
     vid = day.visits["visit_id"].astype(str)

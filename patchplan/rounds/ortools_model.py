@@ -321,7 +321,7 @@ class _Model:
         capped = elapsed >= self.settings.time_limit_s * 0.98
         return day_plan(self.day, routes, starts, breaks, elig.reasons, self.scale,
                         objective=solution.ObjectiveValue(), elapsed_s=elapsed, capped=capped,
-                        solver="or-tools")  # fmt: skip
+                        solver="or-tools", work=self.solver.Branches())  # fmt: skip
 
 
 class _StallStop:

@@ -44,6 +44,8 @@ class DayPlan:
     capped : the wall-clock safety cap cut the search (the plan may differ between runs).
     estimate : travel came from the straight-line estimate.
     solver : which search produced the plan ("or-tools", "linked search", "none").
+    work : the search's work count (OR-Tools search branches, or linked-search iterations), the
+        deterministic measure of effort that budgets are shared in.
     """
 
     rounds: pd.DataFrame
@@ -56,6 +58,7 @@ class DayPlan:
     capped: bool = False
     estimate: bool = False
     solver: str = "none"
+    work: int = 0
 
 
 def empty_plan(unserved: pd.DataFrame | None = None, estimate: bool = False) -> DayPlan:
@@ -96,6 +99,7 @@ def day_plan(
     elapsed_s: float,
     capped: bool,
     solver: str,
+    work: int = 0,
 ) -> DayPlan:
     """Lay out carers' routes as tables.
 
@@ -162,6 +166,7 @@ def day_plan(
         bool(capped),
         day.estimate,
         solver,
+        int(work),
     )
 
 
@@ -199,6 +204,7 @@ def assemble(plans: Sequence[DayPlan], visits: pd.DataFrame, settings: RoundsSet
     result.kpis["solve_s"] = float(sum(p.elapsed_s for p in plans))
     result.kpis["estimate"] = float(estimate or any(p.estimate for p in plans))
     result.kpis["time_limit_reached"] = float(any(p.capped for p in plans))
+    result.kpis["search_work"] = float(sum(p.work for p in plans))
     return result
 
 
@@ -256,7 +262,7 @@ def combine_results(results: Sequence[RoundsResult], settings: RoundsSettings | 
         pd.concat([r.visits for r in results], ignore_index=True),
     )
     res.kpis = kpis(res, settings)
-    for key in ("objective", "solve_s"):
+    for key in ("objective", "solve_s", "search_work"):
         res.kpis[key] = float(sum(r.kpis.get(key, 0.0) for r in results))
     res.kpis["estimate"] = float(any(r.kpis.get("estimate", 0.0) for r in results))
     res.kpis["time_limit_reached"] = float(
