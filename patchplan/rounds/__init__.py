@@ -52,6 +52,7 @@ import pandas as pd
 from patchplan.matrix import TravelTimes
 from patchplan.parallel import map_tasks
 from patchplan.rounds.decompose import compact_groups, plan_day
+from patchplan.rounds.linked import available, solve_linked
 from patchplan.rounds.model import (
     REASON_CAPACITY,
     REASON_LINK,
@@ -94,7 +95,10 @@ __all__ = [
 
 
 def _solve(day: DayProblem, settings: RoundsSettings, initial: list[list[int]] | None) -> DayPlan:
-    """Plan one problem with the solver suited to it."""
+    """Plan one problem with the solver suited to it: the linked-visit search when the problem has
+    double-ups or linked visits (and the search is available), else OR-Tools seeded by PyVRP."""
+    if settings.linked_search and len(day.links(settings.time_units_per_min)) and available():
+        return solve_linked(day, settings, initial)
     return solve_day(day, settings, initial)
 
 
