@@ -237,6 +237,8 @@ class _Model:
         )
         if settings.deterministic:
             params.solution_limit = settings.solution_limit
+        # set before closing (``search`` shortens it to what is left) so OR-Tools knows GLS ends
+        params.time_limit.FromMilliseconds(int(settings.time_limit_s * 1000))
         params.disable_scheduling_beware_this_may_degrade_performance = (
             not settings.scheduling_filters
         )
