@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import pandas as pd
 import typer
@@ -339,7 +339,7 @@ def sweep_command(
     try:
         sc = Scenario.load(scenario)
         base: SweepSettings = sc.sweep
-        changes = {
+        changes: dict[str, Any] = {
             k: v
             for k, v in (
                 ("seeds", seeds),

@@ -69,6 +69,7 @@ import math
 import os
 import re
 import resource
+import socket
 import time
 import tomllib
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -392,6 +393,7 @@ class VariantSummary:
     peak_memory_mb : the worker process's peak resident memory during the task, MB.
     method : how the lots were found (``patches.PatchDesign.method``).
     estimate : True when travel is the straight-line estimate.
+    worker : ``host:pid`` of the process that ran the task.
     from_cache : True when read from the cache rather than computed in this sweep.
     """
 
@@ -407,6 +409,7 @@ class VariantSummary:
     peak_memory_mb: float = float("nan")
     method: str = ""
     estimate: bool = False
+    worker: str = ""
     from_cache: bool = False
 
     @classmethod
@@ -508,6 +511,7 @@ def run_variant(variant: Variant) -> VariantSummary:
         peak_memory_mb=round(_peak_memory_mb(), 1),
         method=result.design.method,
         estimate=result.estimate,
+        worker=f"{socket.gethostname()}:{os.getpid()}",
     )
 
 
@@ -743,7 +747,7 @@ class SweepResult:
 
     def tasks(self) -> pd.DataFrame:
         """One row per task: variant, label, varied keys, seed, status, error, runtime_s,
-        peak_memory_mb, from_cache, method and the total figures."""
+        peak_memory_mb, from_cache, worker, method, fingerprint and the total figures."""
         rows = []
         for s in self.summaries:
             row: dict[str, Any] = {"variant": s.index, "label": s.label, **s.values, "seed": s.seed}
@@ -753,6 +757,7 @@ class SweepResult:
                 runtime_s=s.runtime_s,
                 peak_memory_mb=s.peak_memory_mb,
                 from_cache=s.from_cache,
+                worker=s.worker,
                 method=s.method,
                 fingerprint=s.fingerprint,
             )

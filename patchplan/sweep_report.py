@@ -29,6 +29,7 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import pandas as pd
 
@@ -173,11 +174,11 @@ def band_chart(
     xs = list(dict.fromkeys(x for s in series for x in s.x))
     numeric = _is_numeric(xs)
     if numeric:
-        x_lo, x_hi = float(min(xs)), float(max(xs))  # type: ignore[arg-type]
+        x_lo, x_hi = min(map(_sort_key, xs)), max(map(_sort_key, xs))
         span = (x_hi - x_lo) or 1.0
 
         def px(x: object) -> float:
-            offset = 0.5 if x_hi == x_lo else (float(x) - x_lo) / span  # type: ignore[arg-type]
+            offset = 0.5 if x_hi == x_lo else (_sort_key(x) - x_lo) / span
             return left + plot_w * offset
 
     else:
@@ -293,7 +294,7 @@ def _x_key(result: SweepResult) -> str | None:
 def _series(ranges: pd.DataFrame, figure: str, x_key: str, others: list[str]) -> list[ChartSeries]:
     rows = ranges[ranges["figure"] == figure]
     out = []
-    groups = rows.groupby(others, sort=False, dropna=False) if others else [("all", rows)]
+    groups = rows.groupby(others, sort=False, dropna=False) if others else [((), rows)]
     for key, group in groups:
         keys = key if isinstance(key, tuple) else (key,)
         name = ", ".join(
@@ -317,7 +318,8 @@ def _series(ranges: pd.DataFrame, figure: str, x_key: str, others: list[str]) ->
 
 
 def _sort_key(value: object) -> float:
-    return float(value)  # type: ignore[arg-type]
+    """A numeric x value as a float (callers check :func:`_is_numeric` first)."""
+    return float(cast(float, value))
 
 
 def _chart_block(result: SweepResult, ranges: pd.DataFrame, figure: str, n: int) -> str:

@@ -89,3 +89,61 @@ def open_page(browser):
     yield _open
     for context in contexts:
         context.close()
+
+
+TINY_TOWN_TOML = """
+# The demo town with small settings, for tests that run the whole chain many times.
+[study]
+name = "tiny"
+title = "Tiny town"
+seed = 7
+days = [0]
+
+[inputs]
+source = "town"
+
+[demand]
+people = 40
+hours_week = 624.0
+
+[patches]
+k = 3
+exact_max_blocks = 0   # local search only: a tenth of a second
+starts = 2
+
+[rounds]
+time_limit_s = 3.0
+solution_limit = 20
+seed_iterations = 20
+
+[feasibility]
+time_limit_s = 2.0
+solution_limit = 10
+
+[workforce]
+providers_today = 4
+"""
+
+
+def _tiny_town_toml(folder: Path) -> str:
+    return TINY_TOWN_TOML + f'\n[outputs]\ndir = "{folder / "out"}"\nmaps_dir = "{folder / "maps"}"\n'
+
+
+@pytest.fixture(scope="session")
+def tiny_town(tmp_path_factory):
+    """The demo town with small settings as a Scenario (whole chain in a few seconds); outputs go
+    to a temporary folder."""
+    import tomllib
+
+    from patchplan.scenario import Scenario
+
+    return Scenario.from_dict(tomllib.loads(_tiny_town_toml(tmp_path_factory.mktemp("tiny"))))
+
+
+@pytest.fixture
+def tiny_town_file(tmp_path) -> Path:
+    """The same scenario as a file, outputs under ``tmp_path``; append tables for a test's own
+    settings (e.g. ``[sweep]``)."""
+    path = tmp_path / "tiny.toml"
+    path.write_text(_tiny_town_toml(tmp_path))
+    return path
