@@ -166,7 +166,7 @@ def read_layout(path: str | os.PathLike[str], layer: str | None = None) -> LotLa
 
 def _polygon_layout(file: Path, layer: str | None, source: str) -> LotLayout:
     try:
-        polygons, _ = boundaries.load_layer(file, LOT_COLUMN, layer=layer, on_invalid="repair")
+        polygons, _ = boundaries.load_layer(file, LOT_COLUMN, layer=layer)
     except BoundaryError as exc:
         raise LayoutError(f"{source}: lot polygons cannot be used ({exc})") from exc
     empty = pd.Series(dtype=str, index=pd.Index([], name=BLOCK_COLUMN))

@@ -864,7 +864,9 @@ def sweep(
         if progress:
             progress(summary, len(done), total)
 
-    if sequential:
+    if not todo:
+        where = "no workers: every task was in the cache"
+    elif sequential:
         where = "this process, one task after another"
         for variant in todo:
             began = time.perf_counter()
@@ -924,6 +926,7 @@ def seed_ranges(
     sequential: bool = False,
     client: Client | None = None,
     progress: Progress | None = None,
+    cache: ResultCache | None = None,
 ) -> pd.DataFrame:
     """Ranges of one scenario's figures over ``seeds`` synthetic caseloads: a sweep over seeds.
 
@@ -933,7 +936,7 @@ def seed_ranges(
     listed in ``.attrs["failures"]`` (``"seed N: error"``); ``.attrs["seeds"]`` is the number asked.
     """
     settings = dataclasses.replace(scenario.sweep or SweepSettings(), vary={}, seeds=seeds)
-    cache = _cache_for(scenario, settings)
+    cache = cache or _cache_for(scenario, settings)
     if base is not None:
         own = variant_scenario(scenario, {}, scenario.study.seed)
         key = scenario_fingerprint(own)

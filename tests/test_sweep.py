@@ -209,3 +209,23 @@ def test_the_sweep_command_runs_on_a_local_cluster_and_writes_the_report(
     tasks = pd.read_csv(folder / "tasks.csv")
     assert len(tasks) == 4 and (tasks["status"] == "failed").sum() == 2
     assert {"median", "p05", "p95", "seeds"} <= set(pd.read_csv(folder / "ranges.csv").columns)
+
+
+def test_a_single_scenario_run_over_seeds_reports_ranges(tiny_town_file, in_process):
+    # Both caseloads are in the warm cache: the run itself (seed 7) is computed again and must
+    # give the figures its sweep task gave.
+    tiny_town_file.write_text(
+        tiny_town_file.read_text() + f'\n[sweep]\ncache_dir = "{in_process.cache_dir}"\n'
+    )
+    result = CliRunner().invoke(app, ["run", str(tiny_town_file), "--seeds", "2"])
+    assert result.exit_code == 0, result.output
+    out = tiny_town_file.parent / "out" / "tiny"
+    ranges = pd.read_csv(out / "ranges.csv", keep_default_na=False, na_values=[""])
+    total = ranges[ranges["patch_id"] == "total"].set_index("figure")
+    assert (total["seeds"] == 2).all()
+    swept = in_process.figures().query("label == 'k=3' and seed == 7 and patch_id == 'total'")
+    assert total.loc["travel_saved_pct", "this_run"] == pytest.approx(
+        swept["travel_saved_pct"].iloc[0]
+    )
+    page = (out / "report.html").read_text()
+    assert "Ranges over 2 synthetic caseloads" in page and '<th scope="row">' in page
