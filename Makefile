@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench bench-matrix bench-rounds bench-large-day bench-patches clean
+.PHONY: demo test lint bench bench-matrix bench-rounds bench-large-day bench-patches bench-sweep clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ bench-large-day: $(STAMP)
 
 bench-patches: $(STAMP)
 	$(BIN)/python -m benchmarks.bench_patches
+
+# Hours on 2 cores (80 demo and Rutland tasks, three ways), so not part of `make bench`.
+bench-sweep: $(STAMP)
+	$(BIN)/python -m benchmarks.bench_sweep --out bench_sweep.json
 
 clean:
 	rm -rf $(VENV) outputs/maps/*.html .pytest_cache
