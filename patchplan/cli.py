@@ -21,6 +21,7 @@ import pandas as pd
 import typer
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -45,7 +46,7 @@ ScenarioArg = Annotated[Path, typer.Argument(help="scenario TOML file")]
 
 
 def _fail(exc: Exception) -> None:
-    console.print(f"[bold red]error:[/] {exc}")
+    console.print(f"[bold red]error:[/] {escape(str(exc))}")  # "[inputs] …" is not markup
     raise typer.Exit(code=2)
 
 
@@ -54,13 +55,16 @@ def _cell(row: pd.Series, key: str, fmt: str = "{:,.0f}", scale: float = 1.0) ->
     return "–" if value is None or pd.isna(value) else fmt.format(value * scale)
 
 
+def _table(title: str, caption: str | None = None) -> Table:
+    """A table in the CLI's one style."""
+    return Table(title=title, caption=caption, box=box.SIMPLE_HEAD, pad_edge=False)
+
+
 def _summary_table(result) -> Table:
-    table = Table(
-        title=f"{result.scenario.study.title}: per lot, a week",
-        caption="today / new: carer travel hours a week, like for like; on foot: share of visits "
+    table = _table(
+        f"{result.scenario.study.title}: per lot, a week",
+        "today / new: carer travel hours a week, like for like; on foot: share of visits "
         "walking carers reach",
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
     )
     headers = (
         "lot",
@@ -116,7 +120,8 @@ def _task_bar(what: str) -> Iterator[Callable]:
             bar.update(task, completed=done, total=total, failed=failed)
             if summary.status != "ok":
                 console.print(
-                    f"[red]failed[/] {summary.label}, seed {summary.seed}: {summary.error}"
+                    f"[red]failed[/] {escape(summary.label)}, seed {summary.seed}: "
+                    f"{escape(summary.error)}"
                 )
 
         yield advance
@@ -202,6 +207,10 @@ def check(scenario: ScenarioArg) -> None:
     """Validate a scenario file: every key known, every value of the right type, inputs present."""
     try:
         sc = Scenario.load(scenario)
+        if sc.sweep.vary:
+            from patchplan.sweep import plan_variants
+
+            plan_variants(sc)  # every varied key and value checked as the sweep would
         missing = [
             key for key in ("network", "areas", "pcns", "neighbourhoods", "addresses", "people", "visits", "existing", "practices")
             if (path := sc.input_path(key)) is not None and not path.exists()
@@ -236,12 +245,10 @@ def network(source: Annotated[str, typer.Argument(help=".osm, .osm.pbf or .graph
 
 def _score_table(result) -> Table:
     """Each lot scored with the patches yardstick (hand-edited or partly locked lots)."""
-    table = Table(
-        title=f"{result.scenario.study.title}: lots scored ({result.design.method})",
-        caption="balance: care hours above or below the mean lot; PCN: share of care hours in "
+    table = _table(
+        f"{result.scenario.study.title}: lots scored ({result.design.method})",
+        "balance: care hours above or below the mean lot; PCN: share of care hours in "
         "the lot holding most of their PCN; travel: expected minutes between two visits",
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
     )
     for col in ("lot", "care h", "blocks", "balance", "one piece", "PCN", "travel min", "walkable"):
         table.add_column(col, justify="left" if col == "lot" else "right", no_wrap=True)
@@ -378,14 +385,10 @@ def sweep_command(
 
 def _sweep_table(result) -> Table:
     """Travel saved, balance, walking and carers per variant: median and range over seeds."""
-    from patchplan.sweep_report import FIGURE_TEXT
+    from patchplan.sweep_report import FIGURE_TEXT, range_text
 
     shown = ("travel_saved_pct", "balance_dev", "walk_share", "carers_needed", "unserved_visits")
-    table = Table(
-        title="Variants: median (5% to 95%) over seeds, whole area, a week",
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
-    )
+    table = _table("Variants: median (5% to 95%) over seeds, whole area, a week")
     table.add_column("variant", no_wrap=True)
     for figure in shown:
         table.add_column(FIGURE_TEXT[figure][0], justify="right")
@@ -399,11 +402,7 @@ def _sweep_table(result) -> Table:
                 cells.append("–")
                 continue
             r = rows.loc[figure]
-            cells.append(
-                fmt(r["median"])
-                if r["p05"] == r["p95"]
-                else f"{fmt(r['median'])} ({fmt(r['p05'])} to {fmt(r['p95'])})"
-            )
+            cells.append(range_text(r["median"], r["p05"], r["p95"], fmt))
         table.add_row(str(label), *cells)
     return table
 

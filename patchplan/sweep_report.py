@@ -36,7 +36,14 @@ import pandas as pd
 from patchplan import io
 from patchplan.sweep import BAND, TOTAL, SweepResult, value_from_text
 
-__all__ = ["band_chart", "html_table", "ranges_section", "sweep_html", "write_sweep_report"]
+__all__ = [
+    "band_chart",
+    "html_table",
+    "range_text",
+    "ranges_section",
+    "sweep_html",
+    "write_sweep_report",
+]
 
 
 def _pct(v: float) -> str:
@@ -106,7 +113,8 @@ def _blank(value: object) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value)) or value == ""
 
 
-def _cell(median: float, low: float, high: float, fmt: Callable[[float], str]) -> str:
+def range_text(median: float, low: float, high: float, fmt: Callable[[float], str]) -> str:
+    """ "median (low to high)" as text, or the median alone when the range is one value."""
     if _blank(median):
         return "–"
     if low == high:
@@ -274,7 +282,7 @@ def _describe(series: Sequence[ChartSeries], x_label: str, fmt: Callable[[float]
     lines = []
     for s in series:
         points = "; ".join(
-            f"{x_label} {_x_text(x)}: {_cell(m, lo, hi, fmt)}"
+            f"{x_label} {_x_text(x)}: {range_text(m, lo, hi, fmt)}"
             for x, m, lo, hi in zip(s.x, s.median, s.low, s.high, strict=True)
         )
         lines.append(f"{s.name}: {points}.")
@@ -346,7 +354,7 @@ def _chart_block(result: SweepResult, ranges: pd.DataFrame, figure: str, n: int)
     )
     data = pd.DataFrame(
         {
-            f"{s.name} at {x_label} {_x_text(x)}": [_cell(m, lo, hi, fmt)]
+            f"{s.name} at {x_label} {_x_text(x)}": [range_text(m, lo, hi, fmt)]
             for s in series
             for x, m, lo, hi in zip(s.x, s.median, s.low, s.high, strict=True)
         }
@@ -414,7 +422,7 @@ def side_by_side(result: SweepResult, ranges: pd.DataFrame) -> pd.DataFrame:
             title, unit, fmt = FIGURE_TEXT[figure]
             if figure in rows.index:
                 r = rows.loc[figure]
-                cells[f"{title} ({unit})"] = _cell(r["median"], r["p05"], r["p95"], fmt)
+                cells[f"{title} ({unit})"] = range_text(r["median"], r["p05"], r["p95"], fmt)
             else:
                 cells[f"{title} ({unit})"] = "–"
         ok = mine[mine["status"] == "ok"]
