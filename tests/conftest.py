@@ -126,7 +126,8 @@ providers_today = 4
 
 
 def _tiny_town_toml(folder: Path) -> str:
-    return TINY_TOWN_TOML + f'\n[outputs]\ndir = "{folder / "out"}"\nmaps_dir = "{folder / "maps"}"\n'
+    outputs = f'\n[outputs]\ndir = "{folder / "out"}"\nmaps_dir = "{folder / "maps"}"\n'
+    return TINY_TOWN_TOML + outputs
 
 
 @pytest.fixture(scope="session")

@@ -41,7 +41,9 @@ def write_csv(path, lots: pd.Series):
 
 def test_a_layout_read_from_csv_is_checked_and_kept(study, by_pcn, tmp_path):
     blocks, adjacency = study
-    layout = check_layout(read_layout(write_csv(tmp_path / "lots.csv", by_pcn)), blocks, adjacency, 3)
+    layout = check_layout(
+        read_layout(write_csv(tmp_path / "lots.csv", by_pcn)), blocks, adjacency, 3
+    )
     pd.testing.assert_series_equal(layout, by_pcn.rename("patch_id"), check_names=False)
 
 
@@ -114,7 +116,9 @@ def test_locks_must_name_blocks_of_the_study_and_designed_lot_ids(study, tmp_pat
     assert "lot 'North' (rows 2) is not one of P01 … P03" in str(caught.value)
     path.write_text(f"block_id,patch_id\n{FAR_WEST},P03\n")
     assert lock_pairs(read_layout(path), blocks, k=3) == ((FAR_WEST, "P03"),)
-    polygons = gpd.GeoDataFrame({"patch_id": ["P01"]}, geometry=[blocks.union_all()], crs=blocks.crs)
+    polygons = gpd.GeoDataFrame(
+        {"patch_id": ["P01"]}, geometry=[blocks.union_all()], crs=blocks.crs
+    )
     with pytest.raises(LayoutError, match="locks need a block_id column"):
         lock_pairs(read_layout(io.write_gpkg({"lots": polygons}, tmp_path / "l.gpkg")), blocks)
 

@@ -229,3 +229,16 @@ def test_a_single_scenario_run_over_seeds_reports_ranges(tiny_town_file, in_proc
     )
     page = (out / "report.html").read_text()
     assert "Ranges over 2 synthetic caseloads" in page and '<th scope="row">' in page
+
+
+def test_compare_chooses_the_variants_shown_side_by_side(in_process):
+    from patchplan.sweep_report import compared_variants, side_by_side
+
+    chosen = dataclasses.replace(
+        in_process, settings=dataclasses.replace(SETTINGS, compare=("patches.k=3",))
+    )
+    assert compared_variants(chosen) == [0]
+    table = side_by_side(chosen, chosen.ranges())
+    assert list(table.columns) == ["k=3"]
+    assert table.loc["Seeds finished / failed", "k=3"] == "2 / 0"
+    assert compared_variants(in_process) == [0, 1]  # no choice: every variant
