@@ -394,6 +394,8 @@ class VariantSummary:
     method : how the lots were found (``patches.PatchDesign.method``).
     estimate : True when travel is the straight-line estimate.
     worker : ``host:pid`` of the process that ran the task.
+    time_limit_reached : True when a rounds or walking plan was cut by its wall-clock safety cap
+        (``time_limit_s``) rather than stopped by its work counts: its figures may not repeat.
     from_cache : True when read from the cache rather than computed in this sweep.
     """
 
@@ -410,6 +412,7 @@ class VariantSummary:
     method: str = ""
     estimate: bool = False
     worker: str = ""
+    time_limit_reached: bool = False
     from_cache: bool = False
 
     @classmethod
@@ -512,6 +515,17 @@ def run_variant(variant: Variant) -> VariantSummary:
         method=result.design.method,
         estimate=result.estimate,
         worker=f"{socket.gethostname()}:{os.getpid()}",
+        time_limit_reached=_time_limit_reached(result),
+    )
+
+
+def _time_limit_reached(result: StudyResult) -> bool:
+    """True when any plan of a study stopped on its wall-clock cap rather than its work counts."""
+    walking = result.walking.get("walk_time_limit_reached", pd.Series(dtype=float))
+    return bool(
+        result.proposed.kpis.get("time_limit_reached", 0)
+        or result.today.kpis.get("time_limit_reached", 0)
+        or walking.fillna(0).astype(float).any()
     )
 
 
@@ -747,7 +761,8 @@ class SweepResult:
 
     def tasks(self) -> pd.DataFrame:
         """One row per task: variant, label, varied keys, seed, status, error, runtime_s,
-        peak_memory_mb, from_cache, worker, method, fingerprint and the total figures."""
+        peak_memory_mb, from_cache, worker, time_limit_reached, method, fingerprint and the total
+        figures."""
         rows = []
         for s in self.summaries:
             row: dict[str, Any] = {"variant": s.index, "label": s.label, **s.values, "seed": s.seed}
@@ -758,6 +773,7 @@ class SweepResult:
                 peak_memory_mb=s.peak_memory_mb,
                 from_cache=s.from_cache,
                 worker=s.worker,
+                time_limit_reached=s.time_limit_reached,
                 method=s.method,
                 fingerprint=s.fingerprint,
             )

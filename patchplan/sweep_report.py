@@ -475,6 +475,9 @@ def sweep_html(result: SweepResult) -> str:
             f"{memory.max():,.0f} MB" if memory.notna().any() else "–",
         ),
     ]
+    capped = sum(s.time_limit_reached for s in ok)
+    if capped:
+        facts.append(("Tasks cut by a time cap (may not repeat)", f"{capped}"))
     cards = "".join(
         f'<div class="card"><div class="v">{esc(v)}</div><div class="k">{esc(k)}</div></div>'
         for k, v in facts

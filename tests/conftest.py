@@ -112,12 +112,12 @@ exact_max_blocks = 0   # local search only: a tenth of a second
 starts = 2
 
 [rounds]
-time_limit_s = 3.0
-solution_limit = 20
+time_limit_s = 120.0   # a safety cap only: the work counts below stop the search, so results
+solution_limit = 20    # repeat however loaded the machine is (tests compare runs exactly)
 seed_iterations = 20
 
 [feasibility]
-time_limit_s = 2.0
+time_limit_s = 120.0
 solution_limit = 10
 
 [workforce]
