@@ -45,11 +45,14 @@ __all__ = [
     "RoundBook",
     "clock",
     "index_html",
+    "cached_result",
     "internal_folder",
+    "result_cache",
     "round_book",
     "rota_table",
     "rounds_table",
     "runsheets_html",
+    "store_result",
     "write_round_outputs",
 ]
 
@@ -75,6 +78,31 @@ def day_label(day: int) -> str:
 def internal_folder(scenario) -> Path:
     """``<outputs dir>/<study name>/INTERNAL``: where every INTERNAL output and the result cache go."""
     return Path(scenario.outputs.dir) / scenario.study.name / "INTERNAL"
+
+
+def result_cache(scenario):
+    """The :class:`~patchplan.cache.ResultCache` of finished runs of ``scenario``'s study, in
+    ``<outputs dir>/<name>/INTERNAL/results`` (results locate homes, so they stay INTERNAL)."""
+    from patchplan.cache import ResultCache
+
+    return ResultCache(internal_folder(scenario) / "results")
+
+
+def cached_result(scenario):
+    """The finished :class:`~patchplan.pipeline.StudyResult` of ``scenario`` from its result cache
+    (keyed by :func:`~patchplan.cache.scenario_fingerprint`), or None when there is none; the
+    result carries ``scenario`` itself, so its outputs go where the scenario now says."""
+    from patchplan.cache import scenario_fingerprint
+
+    result = result_cache(scenario).get(scenario_fingerprint(scenario))
+    return None if result is None else dataclasses.replace(result, scenario=scenario)
+
+
+def store_result(result) -> Path:
+    """Keep a finished study in its result cache for :func:`cached_result`; returns the file."""
+    from patchplan.cache import scenario_fingerprint
+
+    return result_cache(result.scenario).put(scenario_fingerprint(result.scenario), result)
 
 
 # --------------------------------------------------------------------------------------------
