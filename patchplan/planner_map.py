@@ -119,7 +119,8 @@ def planner_map_html(book) -> str:
     from patchplan.runsheets import INTERNAL, day_label
 
     pairs = book.provider_days()
-    blocks, index = [], {}
+    blocks: list[str] = []
+    index: dict[str, dict[str, int]] = {}
     for n, (provider, day) in enumerate(pairs):
         data = _provider_day_data(book, provider, day)
         index.setdefault(str(day), {})[provider] = n

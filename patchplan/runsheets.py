@@ -246,15 +246,15 @@ def round_book(
     ):
         if wanted is None:
             continue
-        wanted = list(wanted)
+        asked: list[object] = list(wanted)
         have = sorted(set(column))
-        missing = [w for w in wanted if w not in have]
+        missing = [w for w in asked if w not in have]
         if missing:
             raise PatchplanError(
                 f"no proposed rounds for {name} {missing[0]!r}; "
                 f"{name}s with rounds: {', '.join(map(str, have))}"
             )
-        keep &= column.isin(wanted).to_numpy()
+        keep &= column.isin(asked).to_numpy()
     rounds, legs, provider = rounds[keep], legs[keep], provider[keep]
     order = np.lexsort(
         (rounds["order"].to_numpy(), rounds["carer_id"].to_numpy(), provider.to_numpy(),
