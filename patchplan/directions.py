@@ -20,7 +20,7 @@ import pandas as pd
 from shapely.geometry import LineString, Point
 
 from patchplan.errors import NetworkError
-from patchplan.matrix import Route, RouteEdge, TravelTimes
+from patchplan.matrix import NetworkTravel, Route, RouteEdge, TravelTimes
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +145,8 @@ def describe(route: Route, mode: str) -> str:
     """
     if route.estimate:
         return NO_STREETS
+    if route.geometry.length == 0:
+        return "Same place: no travel."
     verb = VERBS.get(mode, mode.capitalize())
     parts = steps(route.edges)
     if not parts:
@@ -185,21 +187,27 @@ def leg_routes(
     cache: dict[tuple[str, float, float, float, float], Route] = {}
     out = []
     modes = rounds["mode"].astype(str).to_numpy()
-    for mode, leg in zip(modes, legs.itertuples(index=False), strict=True):
+    # a leg's network minutes are at most its planned travel (access and parking come on top),
+    # so the street search can stop there rather than cover the whole city
+    bounds = rounds["travel_min"].to_numpy(dtype=float) + 0.5
+    for mode, leg, bound in zip(modes, legs.itertuples(index=False), bounds, strict=True):
         key = (mode, float(leg.from_x), float(leg.from_y), float(leg.to_x), float(leg.to_y))
         if key not in cache:
-            cache[key] = _route(travel[mode], Point(key[1], key[2]), Point(key[3], key[4]))
+            a, b = Point(key[1], key[2]), Point(key[3], key[4])
+            cache[key] = _route(travel[mode], a, b, bound)
         out.append(cache[key])
     return out
 
 
-def _route(travel: TravelTimes, a: Point, b: Point) -> Route:
+def _route(travel: TravelTimes, a: Point, b: Point, max_minutes: float) -> Route:
     if a.equals(b):
         return Route(LineString([a, b]), estimate=bool(travel.estimate))
     route = getattr(travel, "route", None)
     if route is None:
         return Route(travel.path(a, b), estimate=True)
     try:
+        if isinstance(travel, NetworkTravel):
+            return travel.route(a, b, max_minutes=max_minutes)
         return route(a, b)
     except NetworkError as exc:
         log.warning("no street route for a leg, drawn straight: %s", exc)

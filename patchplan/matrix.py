@@ -1111,11 +1111,18 @@ class NetworkTravel:
         """
         return self.route(origin, destination).geometry
 
-    def route(self, origin: Point, destination: Point) -> Route:
+    def route(self, origin: Point, destination: Point, max_minutes: float | None = None) -> Route:
         """The fastest route along the streets with its edges, for directions (EPSG:27700).
 
         Among routes equally fast (common on a street grid) it takes the one that changes street
         the fewest times, so directions read "along A, then left onto B" rather than a staircase.
+
+        Parameters
+        ----------
+        origin, destination : points in EPSG:27700.
+        max_minutes : a bound on the network minutes of the leg (e.g. its planned travel time),
+            so the search stops there instead of spreading over a whole city; when the target
+            lies beyond it the search runs again without it.
 
         Raises
         ------
@@ -1129,7 +1136,7 @@ class NetworkTravel:
         for label, i in (("origin", 0), ("destination", 1)):
             if node[i] < 0:
                 raise NetworkError(f"{label} {pts.iloc[i].wkt} cannot be snapped: {reason[i]}")
-        chain = self._fewest_turns_chain(int(node[0]), int(node[1]))
+        chain = self._fewest_turns_chain(int(node[0]), int(node[1]), max_minutes)
         if chain is None:
             raise NetworkError(
                 f"no {self.mode} route from {origin.wkt} to {destination.wkt} on the network"
@@ -1165,7 +1172,9 @@ class NetworkTravel:
         nearest = int(index.tree.nearest(point))
         return street_label(self._fastest_edge(index.u[nearest], index.v[nearest]))
 
-    def _fewest_turns_chain(self, source: int, target: int) -> list[int] | None:
+    def _fewest_turns_chain(
+        self, source: int, target: int, max_minutes: float | None = None
+    ) -> list[int] | None:
         """Node indices of a fastest path source → target changing street the fewest times.
 
         The fastest paths form a DAG (edges with ``d(u) + w(u, v) = d(v)`` between nodes on some
@@ -1178,12 +1187,17 @@ class NetworkTravel:
         csr = csr_graph(self.graph)
         if source == target:
             return [source]
-        d_from = dijkstra(csr.csr, directed=True, indices=source)
+        limit = np.inf if max_minutes is None else float(max_minutes)
+        d_from = dijkstra(csr.csr, directed=True, indices=source, limit=limit)
+        if not np.isfinite(d_from[target]) and np.isfinite(limit):
+            d_from = dijkstra(csr.csr, directed=True, indices=source)
         total = d_from[target]
         if not np.isfinite(total):
             return None
         tol = 1e-7 * (1.0 + total)
-        d_to = dijkstra(csr.csr.T.tocsr(), directed=True, indices=target, limit=total + tol)
+        if "transpose" not in csr._derived:
+            csr._derived["transpose"] = csr.csr.T.tocsr()
+        d_to = dijkstra(csr._derived["transpose"], directed=True, indices=target, limit=total + tol)
         on = np.flatnonzero(d_from + d_to <= total + tol)
         order = on[np.lexsort((on, d_from[on]))]
         rank = {int(n): i for i, n in enumerate(order)}

@@ -275,9 +275,12 @@ def round_book(
     stops["address"] = stops["person_id"].map(places["address"]).fillna("")
     stops["partner"] = _partners(stops)
     stops["depends"] = _dependencies(stops, visits)
-    shifts = {c: workforce.shift_of(c, result.scenario.workforce) for c in stops["carer_id"]}
-    stops["shift_start"] = stops["carer_id"].map(lambda c: (shifts[c] or (np.nan,))[0])
-    stops["shift_end"] = stops["carer_id"].map(lambda c: (shifts[c] or (np.nan, np.nan))[1])
+    shifts = {
+        c: workforce.shift_of(c, result.scenario.workforce) or (np.nan, np.nan)
+        for c in stops["carer_id"].unique()
+    }
+    stops["shift_start"] = stops["carer_id"].map(lambda c: shifts[c][0]).astype(float)
+    stops["shift_end"] = stops["carer_id"].map(lambda c: shifts[c][1]).astype(float)
     estimate = bool(result.estimate)
     if directions:
         routes = leg_routes(stops, legs, result.inputs.travel)
@@ -452,11 +455,11 @@ def _sheet_html(book: RoundBook, carer: str, day: int) -> str:
         + " ".join(f"<span>{esc(f)}</span>" for f in facts)
         + "</div>",
     ]
-    break_done = brk is None
+    pending = f'<div class="break">Break {clock(brk[0])}–{clock(brk[1])}</div>' if brk else ""
     for row in stops.itertuples(index=False):
-        if not break_done and row.start >= brk[1] - 1e-9:  # type: ignore[index]
-            body.append(f'<div class="break">Break {clock(brk[0])}–{clock(brk[1])}</div>')  # type: ignore[index]
-            break_done = True
+        if pending and brk and row.start >= brk[1] - 1e-9:  # the break falls before this stop
+            body.append(pending)
+            pending = ""
         if row.kind == "return":
             body.append(
                 '<div class="return">'
@@ -466,8 +469,8 @@ def _sheet_html(book: RoundBook, carer: str, day: int) -> str:
             )
         else:
             body.append(_stop_html(row))
-    if not break_done:
-        body.append(f'<div class="break">Break {clock(brk[0])}–{clock(brk[1])}</div>')  # type: ignore[index]
+    if pending:
+        body.append(pending)
     body.append(
         f'<div class="totals">Day total: walking {distance_text(totals["walk"])}, driving '
         f"{distance_text(totals['drive'])}, travel {_minutes(stops['travel_min'].sum())} "
