@@ -178,7 +178,7 @@ html,body{{height:100%;margin:0;font:13px/1.35 system-ui,sans-serif}}
 .sw{{display:inline-block;width:26px;height:0;border-top:3px solid #333;vertical-align:middle;
   margin-right:6px}}
 .sw.walk{{border-top-style:dashed}}
-.pp-stop{{background:#fff;border:2px solid #333;border-radius:50%;width:22px;height:22px;
+.pp-stop{{background:#fff;border:2px solid #333;border-radius:11px;min-width:22px;height:22px;
   line-height:18px;text-align:center;font-weight:700;font-size:11px;box-sizing:border-box}}
 .pp-stop.double{{box-shadow:0 0 0 3px #7a0177}}
 .pp-base{{background:#111;width:12px;height:12px;border:2px solid #fff;box-sizing:border-box}}
@@ -196,7 +196,8 @@ html,body{{height:100%;margin:0;font:13px/1.35 system-ui,sans-serif}}
 <div id="legend" class="pp-panel"><b>Legend</b>
 <div><span class="sw walk"></span>leg walked (along the streets)</div>
 <div><span class="sw"></span>leg driven</div>
-<div><span class="pp-stop" style="display:inline-block">3</span> stop number, in visit order</div>
+<div><span class="pp-stop" style="display:inline-block">3</span> stop number, in visit order
+(<span class="pp-stop" style="display:inline-block;padding:0 3px">3/4</span> two visits at one address)</div>
 <div><span class="pp-stop double" style="display:inline-block">2</span> double-up visit</div>
 <div><span class="pp-base" style="display:inline-block"></span> start and end of the round</div>
 <div class="muted">One colour per carer. Hover a stop for its times.</div></div>
@@ -261,18 +262,27 @@ function draw(){
     });
     L.marker(c.b, {icon: L.divIcon({className: 'pp-base', iconSize: [12, 12]})})
       .bindTooltip(esc(id) + ': start and end').addTo(layer);
+    const places = new Map();  // stops at one address share a marker: "3/4"
     c.s.forEach(([lat, lon, order, start, end, person, place, partner]) => {
       bounds.push([lat, lon]);
       const tip = esc(id) + ' · stop ' + order + ' · ' + start + '–' + end + ' · ' + esc(person) +
         (place ? ' · ' + esc(place) : '') + (partner ? ' · with ' + esc(partner) : '');
+      const key = lat + ',' + lon;
+      if (!places.has(key)) places.set(key, {at: [lat, lon], orders: [], tips: [], double: false});
+      const p = places.get(key);
+      p.orders.push(order); p.tips.push(tip); p.double = p.double || !!partner;
+      if (one) list.push('<li>' + start + '–' + end + ' ' + esc(person) + (partner ? ' (with ' + esc(partner) + ')' : '') + '</li>');
+    });
+    places.forEach(p => {
       if (one) {
-        L.marker([lat, lon], {icon: L.divIcon({className: '', iconSize: [22, 22], iconAnchor: [11, 11],
-          html: '<div class="pp-stop' + (partner ? ' double' : '') + '" style="border-color:' + col + '">' + order + '</div>'})})
-          .bindTooltip(tip).addTo(layer);
-        list.push('<li>' + start + '–' + end + ' ' + esc(person) + (partner ? ' (with ' + esc(partner) + ')' : '') + '</li>');
+        const label = p.orders.join('/'), wide = 14 + 8 * label.length;
+        L.marker(p.at, {icon: L.divIcon({className: '', iconSize: [wide, 22], iconAnchor: [wide / 2, 11],
+          html: '<div class="pp-stop' + (p.double ? ' double' : '') + '" style="border-color:' + col +
+            ';width:' + wide + 'px;border-radius:11px">' + label + '</div>'})})
+          .bindTooltip(p.tips.join('<br>')).addTo(layer);
       } else {
-        L.circleMarker([lat, lon], {radius: 5, color: col, weight: 2, fillColor: '#fff', fillOpacity: 1})
-          .bindTooltip(tip).addTo(layer);
+        L.circleMarker(p.at, {radius: 5, color: col, weight: 2, fillColor: '#fff', fillOpacity: 1})
+          .bindTooltip(p.tips.join('<br>')).addTo(layer);
       }
     });
   });
@@ -285,7 +295,7 @@ function draw(){
     $('summary').textContent = provider + ': ' + ids.length + ' carers, ' +
       ids.reduce((n, id) => n + d.c[id].s.length, 0) + ' visits';
   }
-  if (bounds.length) map.fitBounds(bounds, {paddingTopLeft: [window.innerWidth > 700 ? 340 : 20, 30], paddingBottomRight: [30, 30], maxZoom: 17});
+  if (bounds.length) map.fitBounds(bounds, {paddingTopLeft: [window.innerWidth > 700 ? 340 : 20, 30], paddingBottomRight: [30, 30], maxZoom: 17, animate: false});
 }
 function carers(){
   const d = data($('day').value, $('provider').value);

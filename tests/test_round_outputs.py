@@ -282,6 +282,47 @@ def test_rounds_command_writes_one_provider_day_from_the_cached_study(study, res
     assert bad.exit_code == 2 and "providers with rounds" in bad.output
 
 
+def test_carer_ids_name_their_provider_and_shift():
+    from patchplan.workforce import WorkforceSettings, carer_id, provider_of, shift_of
+
+    settings = WorkforceSettings()
+    assert carer_id("P03-A", 2, 4) == "P03-A-s2-04"
+    assert provider_of("P03-A-s2-04") == "P03-A" and provider_of("T01-s1-12") == "T01"
+    assert shift_of("P03-A-s2-04", settings) == settings.shifts[1]
+    assert provider_of("carer 7") == "" and shift_of("P03-A-s9-01", settings) is None
+
+
+def test_polylines_encode_as_web_maps_decode_them():
+    """The encoded polyline format's published example (precision 1e-5 degrees)."""
+    from patchplan.planner_map import encode_polyline
+
+    points = np.array([[38.5, -120.2], [40.7, -120.95], [43.252, -126.453]])
+    assert encode_polyline(points) == "_p~iF~ps|U_ulLnnqC_mqNvxq`@"
+
+
+def test_people_keep_their_postcode_and_address_for_run_sheets():
+    import geopandas as gpd
+    from shapely.geometry import Point
+
+    from patchplan.demand import load_demand
+
+    postcodes = gpd.GeoDataFrame(
+        {"postcode": ["S10 2HH"]}, geometry=[Point(433_000, 386_000)], crs="EPSG:27700"
+    )
+    people = pd.DataFrame(
+        {"person_id": ["A"], "postcode": ["s102hh"], "address": ["12 Broomhall Road"]}
+    )
+    visits = pd.DataFrame(
+        {"visit_id": ["A1"], "person_id": ["A"], "day": ["Mon"], "earliest": ["08:00"],
+         "latest": ["08:30"], "duration": ["30"]}
+    )  # fmt: skip
+    demand = load_demand(people, visits, postcodes=postcodes)
+    row = demand.people.iloc[0]
+    assert (row["postcode"], row["address"]) == ("S10 2HH", "12 Broomhall Road")
+    places = runsheets._people_places(demand.people)
+    assert places.loc["A"].tolist() == ["S10 2HH", "12 Broomhall Road"]
+
+
 # --------------------------------------------------------------------------------------------
 # in the browser
 
@@ -307,9 +348,10 @@ def test_planner_map_shows_a_chosen_carers_numbered_stops(written, book, open_pa
     page.select_option("#carer", carer)
     page.wait_for_timeout(200)
     visits = book.round_of(carer, day).query("kind == 'visit'")
-    markers = page.locator(".leaflet-marker-pane .pp-stop")
-    assert markers.count() == len(visits)
-    assert sorted(int(t) for t in markers.all_inner_texts()) == sorted(visits["order"])
+    markers = page.locator(".leaflet-marker-pane .pp-stop").all_inner_texts()
+    numbers = [int(n) for label in markers for n in label.split("/")]  # "3/4": one address
+    assert sorted(numbers) == sorted(visits["order"])
+    assert len(markers) == len(book.legs.loc[visits.index, ["to_x", "to_y"]].drop_duplicates())
     assert page.locator("#stops li").count() == len(visits)
     assert page.locator("path.leaflet-interactive").count() >= len(visits)
     assert "INTERNAL" in page.locator("#controls").inner_text()
