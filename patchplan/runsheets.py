@@ -189,7 +189,7 @@ def _dependencies(rounds: pd.DataFrame, visits: pd.DataFrame) -> pd.Series:
     another visit (optional columns ``depends_on``, ``gap_min``, ``gap_max``, minutes); "" else."""
     if "depends_on" not in visits.columns:
         return pd.Series("", index=rounds.index, dtype=object)
-    info = visits.drop_duplicates("visit_id").set_index(visits["visit_id"].drop_duplicates())
+    info = visits.drop_duplicates("visit_id").set_index("visit_id")
     starts = rounds[rounds["visit_id"] != RETURN].groupby("visit_id")["start"].first()
     out = []
     for vid in rounds["visit_id"]:
@@ -284,9 +284,10 @@ def round_book(
     estimate = bool(result.estimate)
     if directions:
         routes = leg_routes(stops, legs, result.inputs.travel)
+        stops["directions"] = [describe(r, m) for r, m in zip(routes, stops["mode"], strict=True)]
     else:
-        routes = [_straight(leg) for leg in legs.itertuples(index=False)]
-    stops["directions"] = [describe(r, m) for r, m in zip(routes, stops["mode"], strict=True)]
+        routes = [_straight(leg, estimate) for leg in legs.itertuples(index=False)]
+        stops["directions"] = ""
     used = set(zip(stops["carer_id"], stops["day"], strict=True))
     breaks = proposed.breaks[
         [
@@ -307,10 +308,10 @@ def round_book(
     )
 
 
-def _straight(leg) -> Route:
+def _straight(leg, estimate: bool) -> Route:
     from shapely.geometry import LineString
 
-    return Route(LineString([(leg.from_x, leg.from_y), (leg.to_x, leg.to_y)]), estimate=True)
+    return Route(LineString([(leg.from_x, leg.from_y), (leg.to_x, leg.to_y)]), estimate=estimate)
 
 
 # --------------------------------------------------------------------------------------------
