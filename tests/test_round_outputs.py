@@ -404,3 +404,18 @@ def test_run_sheets_print_on_a4_without_splitting_a_stop(which, written, book, b
             top = [i for i in range(first, last) if f"To stop {row.order}:" in pages[i]]
             bottom = [i for i in range(first, last) if f"visit {row.visit_id}" in pages[i]]
             assert len(top) == 1 and top == bottom, (carer, row.visit_id, top, bottom)
+
+
+@pytest.mark.browser
+def test_run_sheets_fit_a_phone_screen_and_need_nothing_from_the_network(written, book, browser):
+    provider, day = book.provider_days()[0]
+    sheet = written[f"{provider}-day{day}-sheets"]
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", sheet.read_text())
+    page = browser.new_page(viewport={"width": 375, "height": 800})
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    page.goto(sheet.resolve().as_uri())
+    overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+    page.close()
+    assert overflow <= 0
+    assert all(url.startswith("file:") for url in requests)
