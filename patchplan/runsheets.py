@@ -664,7 +664,7 @@ def index_html(book: RoundBook, written: Sequence[tuple[str, int]], map_file: st
         "<th>Walking</th><th>Driving</th><th>Files</th><th>GPX per carer</th></tr></thead>"
         f"<tbody>{''.join(rows)}</tbody></table>"
         "<style>table{border-collapse:collapse;font-size:13px}td,th{border-bottom:1px solid #ddd;"
-        "padding:3px 6px;text-align:left;vertical-align:top}td.gpx{font-size:11px}</style>"
+        "padding:3px 6px;text-align:left;vertical-align:top}td a{white-space:nowrap}td.gpx{font-size:11px}</style>"
     )
     return _page(f"{book.title}: proposed rounds — INTERNAL", body)
 
