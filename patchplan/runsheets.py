@@ -18,7 +18,7 @@ Stops table (``RoundBook.stops``): the rows of ``RoundsResult.rounds`` (minutes 
 minutes, metres) with ``provider_id``, ``kind`` ("visit" | "return"), ``duration`` (min),
 ``postcode``, ``address``, ``partner`` (the other carer of a double-up, "" otherwise),
 ``depends`` (e.g. "second visit 60–120 min after P1-D0-V1 (08:15)", "" when the visits table has
-no ``depends_on`` for it), ``shift_start``, ``shift_end`` (min; NaN when the carer id does not
+no ``follows`` for it), ``shift_start``, ``shift_end`` (min; NaN when the carer id does not
 name a shift) and ``directions`` (text).
 """
 
@@ -185,20 +185,24 @@ def _partners(rounds: pd.DataFrame) -> pd.Series:
 
 
 def _dependencies(rounds: pd.DataFrame, visits: pd.DataFrame) -> pd.Series:
-    """ "second visit 60–120 min after <visit> (HH:MM)" for visits whose ``depends_on`` names
-    another visit (optional columns ``depends_on``, ``gap_min``, ``gap_max``, minutes); "" else."""
-    if "depends_on" not in visits.columns:
+    """ "second visit 60–120 min after <visit> (HH:MM)" for visits whose ``follows`` names
+    another visit (optional columns ``follows``, ``gap_min``, ``gap_max``, minutes); "" else."""
+    if "follows" not in visits.columns:
         return pd.Series("", index=rounds.index, dtype=object)
     info = visits.drop_duplicates("visit_id").set_index("visit_id")
     starts = rounds[rounds["visit_id"] != RETURN].groupby("visit_id")["start"].first()
     out = []
     for vid in rounds["visit_id"]:
-        first = info["depends_on"].get(vid) if vid in info.index else None
+        first = info["follows"].get(vid) if vid in info.index else None
         if first is None or pd.isna(first) or str(first).strip() == "":
             out.append("")
             continue
         lo = info["gap_min"].get(vid) if "gap_min" in info else None
         hi = info["gap_max"].get(vid) if "gap_max" in info else None
+        when = f" ({clock(starts[first])})" if first in starts.index else ""
+        if lo == hi == 0:
+            out.append(f"starts together with {first}{when}, by another carer")
+            continue
         if lo is not None and not pd.isna(lo) and hi is not None and not pd.isna(hi):
             gap = f"{lo:.0f}–{hi:.0f} min after"
         elif lo is not None and not pd.isna(lo):
@@ -207,7 +211,6 @@ def _dependencies(rounds: pd.DataFrame, visits: pd.DataFrame) -> pd.Series:
             gap = f"at most {hi:.0f} min after"
         else:
             gap = "after"
-        when = f" ({clock(starts[first])})" if first in starts.index else ""
         out.append(f"second visit {gap} {first}{when}")
     return pd.Series(out, index=rounds.index, dtype=object)
 

@@ -175,7 +175,7 @@ def test_dependencies_show_the_gap_when_the_visits_table_has_them(result):
     served = served[served["visit_id"] != RETURN].drop_duplicates("visit_id")
     person = served["person_id"].value_counts().index[0]
     first, second = sorted(served.loc[served["person_id"] == person, "visit_id"])[:2]
-    visits["depends_on"] = np.where(visits["visit_id"] == second, first, "")
+    visits["follows"] = np.where(visits["visit_id"] == second, first, "")
     visits["gap_min"] = np.where(visits["visit_id"] == second, 60.0, np.nan)
     visits["gap_max"] = np.where(visits["visit_id"] == second, 120.0, np.nan)
     book = runsheets.round_book(dataclasses.replace(result, planned_visits=visits))
