@@ -24,7 +24,8 @@ Input files for :func:`load_demand`
 people (CSV, or any vector file pyogrio reads, or a (Geo)DataFrame)
     ``person_id``; a location per row from the first of: ``postcode`` (needs ``postcodes=``),
     ``easting``/``northing`` (EPSG:27700, m), ``lat``/``lon`` (or ``latitude``/``longitude``,
-    WGS84), or the feature geometry; optional ``area_id``.
+    WGS84), or the feature geometry; optional ``area_id``; optional ``address`` (text). People keep
+    ``postcode`` and ``address`` when the file has them, for carers' run sheets (INTERNAL).
 visits (CSV or a DataFrame)
     ``visit_id``, ``person_id``, ``day`` (0–6 or a weekday name such as ``Mon``), ``earliest``,
     ``latest`` (``HH:MM`` or minutes after midnight), ``duration`` (minutes), ``carers`` (1 or 2,
@@ -884,6 +885,11 @@ def _locate_people(
         geometry=gpd.points_from_xy(x[~bad], y[~bad]),
         crs=CRS,
     )
+    # kept for carers' run sheets (INTERNAL): where to go, in the words the file gives
+    if "postcode" in table.columns:
+        located.insert(2, "postcode", postcode[~bad].to_numpy())
+    if "address" in table.columns:
+        located.insert(2, "address", _text(good, "address").to_numpy())
     return located, rejects
 
 

@@ -116,11 +116,32 @@ class OutputSettings:
     dir : output folder (relative to the working directory)
     maps_dir : folder for the HTML maps
     internal_maps : also write the INTERNAL rounds map (shows individual visit locations)
+    round_sheets : also write carers' run sheets, GPX tracks, Excel-friendly rounds and rotas and
+        the planner's map, under ``<dir>/<name>/INTERNAL/rounds`` (they locate individual homes)
+    gpx_week_start : the Monday (ISO date, ``YYYY-MM-DD``) of the week the planned days fall in,
+        for the date and time of GPX waypoints: the study plans days of the week (0 = Monday) with
+        no calendar date, so day ``d`` is this date + ``d`` days, times UK local clock time
     """
 
     dir: str = "outputs"
     maps_dir: str = "outputs/maps"
     internal_maps: bool = True
+    round_sheets: bool = True
+    gpx_week_start: str = "2024-01-01"
+
+    def __post_init__(self) -> None:
+        import datetime
+
+        try:
+            monday = datetime.date.fromisoformat(self.gpx_week_start)
+        except ValueError:
+            raise ValueError(
+                f"gpx_week_start: expected a date such as 2024-01-01, got {self.gpx_week_start!r}"
+            ) from None
+        if monday.weekday() != 0:
+            raise ValueError(
+                f"gpx_week_start: {self.gpx_week_start} is a {monday:%A}; give the Monday of the week"
+            )
 
 
 SECTIONS: dict[str, tuple[str, str]] = {

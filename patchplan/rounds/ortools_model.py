@@ -61,11 +61,11 @@ def solve_day(
     if construct and settings.seed_with_pyvrp and not has_links and not initial:
         share = 1.0 if settings.deterministic else settings.seed_time_share
         seed = pyvrp_seed(day, elig.allowed, elig.servable, settings, settings.time_limit_s * share)
-    start = model.first_solution(seed or routes, links if construct else None)
+    start = model.first_solution(seed.routes if seed else routes, links if construct else None)
     stall.armed = True  # route reads before this point are not search steps
     solution = model.search(start, t0)
     elapsed = time.monotonic() - t0
-    return model.read(solution, elig, elapsed)
+    return model.read(solution, elig, elapsed, seed_capped=bool(seed and seed.capped))
 
 
 class _Model:
@@ -305,7 +305,7 @@ class _Model:
             routes.append(route)
         return routes
 
-    def read(self, solution, elig: Eligibility, elapsed: float) -> DayPlan:
+    def read(self, solution, elig: Eligibility, elapsed: float, seed_capped: bool) -> DayPlan:
         routing, tdim = self.routing, self.tdim
         routes = self.routes_of(solution)
         starts: dict[int, int] = {}
@@ -320,7 +320,7 @@ class _Model:
             if solution.PerformedValue(b) and routes[j]
         }
         # A search cut by the wall-clock cap says so, rather than blaming the fleet's capacity.
-        capped = elapsed >= self.settings.time_limit_s * 0.98
+        capped = seed_capped or elapsed >= self.settings.time_limit_s * 0.98
         return day_plan(self.day, routes, starts, breaks, elig.reasons, self.scale,
                         objective=solution.ObjectiveValue(), elapsed_s=elapsed, capped=capped,
                         solver="or-tools", work=self.solver.Branches())  # fmt: skip

@@ -7,10 +7,20 @@ breaks and continuity: OR-Tools then enforces those while it inserts the rest an
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from patchplan.rounds.model import BIG_COST, RoundsSettings
 from patchplan.rounds.problem import DayProblem
+
+
+@dataclass(frozen=True)
+class Seed:
+    """PyVRP's first routes (visit-copy nodes per carer) and whether its clock cut it short."""
+
+    routes: list[list[int]]
+    capped: bool
 
 
 def pyvrp_seed(
@@ -19,7 +29,7 @@ def pyvrp_seed(
     served: np.ndarray,
     settings: RoundsSettings,
     budget_s: float,
-) -> list[list[int]] | None:
+) -> Seed | None:
     """Routes (visit-copy nodes per carer) from PyVRP on a relaxed copy of the problem.
 
     Only single-carer visits are seeded (no breaks, continuity or links); skills and modes become
@@ -100,11 +110,13 @@ def pyvrp_seed(
     else:
         stop = MaxRuntime(budget_s)
     result = pyvrp.solve(data, stop=stop, seed=settings.seed, display=False)
+    # a deterministic seed that stopped on the clock, not its iterations, may not repeat
+    capped = settings.deterministic and result.num_iterations < settings.seed_iterations
     best = result.best
     if not best.is_feasible():
-        return None
+        return Seed([[] for _ in range(n_c)], capped)
     routes: list[list[int]] = [[] for _ in range(n_c)]
     for route in best.routes():
         j = route.vehicle_type()
         routes[j] = [singles[a.idx] for a in route.schedule() if a.is_client()]
-    return routes
+    return Seed(routes, capped)
