@@ -161,7 +161,9 @@ def _run(
             "[red]Travel times are a STRAIGHT-LINE ESTIMATE (no street network given).[/]"
         )
     written = write_outputs(result)
-    written.update(_round_outputs(result))
+    # Lots edited or locked by hand are not in the scenario's fingerprint: their results are not
+    # kept for ``patchplan rounds``, which would otherwise reuse one edit's rounds for another.
+    written.update(_round_outputs(result, keep=layout is None and locks is None))
     if layout is not None or locks is not None:
         console.print(_score_table(result))
     console.print(_summary_table(result))
@@ -175,11 +177,13 @@ def _run(
     return written
 
 
-def _round_outputs(result) -> dict[str, Path]:
-    """Keep the finished study for ``patchplan rounds`` and write its round outputs (INTERNAL)."""
+def _round_outputs(result, keep: bool = True) -> dict[str, Path]:
+    """Keep the finished study for ``patchplan rounds`` (when ``keep``) and write its round
+    outputs (INTERNAL)."""
     from patchplan.runsheets import store_result, write_round_outputs
 
-    store_result(result)
+    if keep:
+        store_result(result)
     if not result.scenario.outputs.round_sheets or result.proposed.rounds.empty:
         return {}
     return write_round_outputs(result)
