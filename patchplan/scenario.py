@@ -11,6 +11,7 @@ Each TOML table maps onto the settings dataclass of the stage that owns it, by f
     [feasibility]  feasibility.FeasibilitySettings
     [workforce]    workforce.WorkforceSettings
     [savings]      savings.SavingsSettings
+    [baseline]     baseline.BaselineSettings
     [outputs]      OutputSettings       (this module)
 
 A key that is not a field, or a value of the wrong type, is a :class:`ScenarioError` naming the file,
@@ -112,13 +113,15 @@ class OutputSettings:
 
     Attributes
     ----------
-    dir : output folder (relative to the working directory)
-    maps_dir : folder for the HTML maps
+    dir : output folder (relative to the working directory); a study writes to
+        ``<dir>/<name>/published`` and ``<dir>/<name>/INTERNAL``
+    maps_dir : folder for the published HTML maps ("" = ``<dir>/<name>/published/maps``); the
+        INTERNAL rounds map always goes to the INTERNAL folder
     internal_maps : also write the INTERNAL rounds map (shows individual visit locations)
     """
 
     dir: str = "outputs"
-    maps_dir: str = "outputs/maps"
+    maps_dir: str = ""
     internal_maps: bool = True
 
 
@@ -132,6 +135,7 @@ SECTIONS: dict[str, tuple[str, str]] = {
     "feasibility": ("patchplan.feasibility", "FeasibilitySettings"),
     "workforce": ("patchplan.workforce", "WorkforceSettings"),
     "savings": ("patchplan.savings", "SavingsSettings"),
+    "baseline": ("patchplan.baseline", "BaselineSettings"),
     "outputs": ("patchplan.scenario", "OutputSettings"),
 }
 
@@ -241,6 +245,7 @@ class Scenario:
     feasibility: Any = None
     workforce: Any = None
     savings: Any = None
+    baseline: Any = None
     outputs: OutputSettings = field(default_factory=OutputSettings)
     path: Path | None = None
 
