@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from patchplan.savings import FACTOR_SOURCES
 from patchplan.scenario import Scenario
 
 __all__ = ["clock", "plain_assumptions"]
@@ -161,11 +160,11 @@ def plain_assumptions(
         )
     )
 
-    sources = dict(FACTOR_SOURCES)
     lines = [
-        f"Carer time: £{sav.hourly_cost_gbp:,.2f} an hour ({sav.hourly_cost_source}).",
-        f"Mileage: £{sav.mileage_gbp_per_mile:,.2f} a mile driven ({sources['mileage_gbp_per_mile']}).",
-        f"Emissions: {sav.co2_kg_per_km:g} kg CO2e per km driven ({sources['co2_kg_per_km']}).",
+        f"Carer time: £{sav.hourly_cost_gbp:,.2f} an hour ({sav.hourly_cost_name}); mileage: "
+        f"£{sav.mileage_gbp_per_mile:,.2f} a mile driven (HMRC's approved rate); emissions: "
+        f"{sav.co2_kg_per_km:g} kg CO2e per km driven (UK Government conversion factors). "
+        f"Sources are listed at the end.",
         f"{_share(sav.care_share_of_paid_time)} of the carer hours released could become care "
         f"hours; the rest is the travel extra visits would need.",
         (

@@ -48,10 +48,9 @@ WITHHELD_COLOUR = "#d9d9d9"
 
 OSM_ATTRIBUTION = "© OpenStreetMap contributors (ODbL)"
 CREDITS = (
-    "© OpenStreetMap contributors, available under the Open Database Licence (ODbL)",
+    "© OpenStreetMap contributors (Open Database Licence)",
     "Contains OS data © Crown copyright and database right",
-    "Contains National Statistics (ONS) data © Crown copyright and database right, "
-    "Open Government Licence v3.0",
+    "Contains ONS data © Crown copyright and database right (Open Government Licence v3.0)",
 )
 """Credits shown on every map (and in the report): OpenStreetMap, Ordnance Survey, ONS."""
 
@@ -91,8 +90,8 @@ class OfflineMap(folium.Map):
 _BASE_STYLE = """<style>
 .pp-panel{position:fixed;z-index:1000;background:rgba(255,255,255,.93);padding:8px 12px;
   border-radius:6px;box-shadow:0 1px 4px rgba(0,0,0,.3);font:13px/1.35 system-ui,sans-serif;}
-.pp-title{top:10px;left:55px;max-width:60%}
-.pp-title h1{font-size:16px;margin:0 0 2px}
+.pp-title{top:10px;left:55px;max-width:55%;padding:6px 10px}
+.pp-title h1{font-size:15px;margin:0 0 2px}
 .pp-legend{bottom:34px;right:10px;max-width:40%}
 .pp-credits{bottom:4px;left:4px;right:4px;padding:2px 8px;font-size:10.5px;color:#333;
   border-radius:3px}
@@ -107,10 +106,11 @@ _BASE_STYLE = """<style>
 .pp-place{font:italic 11px system-ui,sans-serif;color:#333;text-shadow:0 0 2px #fff,0 0 2px #fff;
   white-space:nowrap}
 .leaflet-container .leaflet-control-attribution{display:none}
-.leaflet-bottom.leaflet-left .leaflet-control-scale{margin-bottom:24px}
+.leaflet-bottom.leaflet-left .leaflet-control-scale{margin-bottom:40px}
 @media print{
   .leaflet-control-zoom,.leaflet-control-layers{display:none!important}
   .pp-panel{box-shadow:none}
+  .pp-label,.pp-place{text-shadow:none}
 }
 </style>"""
 
@@ -129,7 +129,10 @@ def _new_map(frame: gpd.GeoDataFrame) -> OfflineMap:
     folium.TileLayer("OpenStreetMap", name="Basemap (online only)", attr=OSM_ATTRIBUTION).add_to(
         fmap
     )
-    fmap.fit_bounds([[miny, minx], [maxy, maxx]])
+    # keep the areas clear of the title panel (top) and the credits (bottom)
+    fmap.fit_bounds(
+        [[miny, minx], [maxy, maxx]], padding_top_left=(10, 80), padding_bottom_right=(10, 40)
+    )
     _panel(fmap, "pp-credits", " · ".join(html.escape(c) for c in CREDITS))
     return fmap
 
@@ -356,7 +359,7 @@ def lots_map(
     )  # fmt: skip
     _legend(fmap, "Lots", [(label, colours[pid]) for pid, label in
                            zip(frame["patch_id"], shown["lot"], strict=True)], roads=roads)  # fmt: skip
-    folium.LayerControl(collapsed=False).add_to(fmap)
+    folium.LayerControl(collapsed=True).add_to(fmap)
     return fmap
 
 
@@ -434,12 +437,12 @@ def savings_map(
     )  # fmt: skip
     items = [(f"{_fmt(high / 60)} hours a week saved", _ramp(high, low, high)),
              ("no change", _ramp(0, low, high))]  # fmt: skip
-    if low < 0:
+    if -low / 60 >= 0.5:
         items.append((f"{_fmt(-low / 60)} hours a week more travel", _ramp(low, low, high)))
     if shown["withheld"].any():
         items.append((f"withheld (fewer than {min_count} people)", WITHHELD_COLOUR))
     _legend(fmap, "Carer travel saved", items, roads=roads)
-    folium.LayerControl(collapsed=False).add_to(fmap)
+    folium.LayerControl(collapsed=True).add_to(fmap)
     return fmap
 
 
@@ -509,7 +512,7 @@ def walkability_map(
     if shown["withheld"].any():
         items.append((f"withheld (fewer than {min_count} people)", WITHHELD_COLOUR))
     _legend(fmap, "Walking class", items, roads=roads)
-    folium.LayerControl(collapsed=False).add_to(fmap)
+    folium.LayerControl(collapsed=True).add_to(fmap)
     return fmap
 
 

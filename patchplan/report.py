@@ -82,6 +82,16 @@ __all__ = [
 MAP_TITLES = {"": "Proposed lots", "-savings": "Carer travel saved", "-walkability": "Walking"}
 """Published maps by file suffix, in report order."""
 
+MAP_CAPTIONS = {
+    "": "Each lot in its own colour, labelled with the places it covers, its care hours and "
+    "people a week and its providers; PCN boundaries dashed.",
+    "-savings": "Hours of carer travel each lot saves a week: darker blue saves more; orange "
+    "would mean more travel.",
+    "-walkability": "Whether each lot can be worked on foot: dark blue walkable, light blue mixed, "
+    "orange car-dependent.",
+}
+"""What each published map shows, in a sentence (its figure caption in the report)."""
+
 LOT_KEEP = ("patch_id", "name", "pcn_ids", "providers", "n_blocks", "centre_block_id")
 """Columns of a lot shown even when its figures are withheld (design, not people)."""
 
@@ -233,7 +243,11 @@ def _table(frame: pd.DataFrame, caption: str, row_header: bool = True, note: str
 def _cell(value, fmt: str) -> str:
     if value is None or (not isinstance(value, str) and pd.isna(value)) or value == "":
         return "–"
-    return fmt.format(value)
+    text = fmt.format(value)
+    # a small negative rounded to nothing reads "-0": drop the sign
+    if text.startswith("-") and not any(c in "123456789" for c in text):
+        text = text[1:]
+    return text
 
 
 def _formatted(
@@ -253,8 +267,8 @@ def _formatted(
 
 
 COMMITTEE_COLUMNS = {
-    "hours_week": ("Care hours a week", "{:,.0f}"),
     "people": ("People", "{:,.0f}"),
+    "hours_week": ("Care hours a week", "{:,.0f}"),
     "providers": ("Providers", "{:,.0f}"),
     "pcn_ids": ("PCNs", "{}"),
     "today_travel_min_lfl": ("Carer travel today (hours a week)", "{:,.0f}"),
@@ -264,6 +278,16 @@ COMMITTEE_COLUMNS = {
     "proposed_walk_share": ("Visits on foot (mixed workforce)", "{:.0%}"),
     "walk_class": ("Walking class", "{}"),
 }
+"""The per-lot figures of the report, with their headings and formats."""
+
+LOT_TABLES = (
+    ("Each proposed lot: who it serves and who serves it, a week",
+     ("People", "Care hours a week", "Providers", "PCNs", "Walking class")),
+    ("Each proposed lot: carer travel, a week, like for like",
+     ("Carer travel today (hours a week)", "Carer travel proposed (hours a week)", "Travel saved",
+      "Visits on foot (walking carers only)", "Visits on foot (mixed workforce)")),
+)  # fmt: skip
+"""The per-lot table is shown as two narrower tables that fit an A4 page."""
 
 
 def _lot_labels(table: pd.DataFrame) -> pd.Index:
@@ -318,7 +342,7 @@ EXPLAINED_COLUMNS = {
 def explained_table(explained: pd.DataFrame) -> pd.DataFrame:
     """The savings decomposition with readable headers and units."""
     out = _formatted(explained, EXPLAINED_COLUMNS, "")
-    out.index = pd.Index(explained["label"], name="")
+    out.index = pd.Index(explained["label"], name="Arrangement or saving")
     return out
 
 
@@ -504,29 +528,23 @@ def baseline_section(ctx: ReportContext) -> Section | None:
         "beside what the council observes (from electronic call monitoring or mileage claims, "
         "[baseline] settings) and beside published UK figures."
     )
+    source = f"Observed figures: {base.source}. " if base.observed and base.source else ""
     body += _table(
         baseline_table(_published_totals(calibration, ctx.disclosure)),
         "Travel per visit: today as modelled, today as observed, published UK figures, and the "
         "proposed lots",
-        note=(f"Observed figures: {base.source}." if base.observed and base.source else ""),
+        note=source + "The published figures' sources are listed under Sources.",
     )
-    body += "<ul>" + "".join(
-        f"<li>{html.escape(f.source)}</li>" for f in PUBLISHED_TRAVEL
-    ) + "</ul>"  # fmt: skip
     return Section("today", "Today: modelled, observed and published", body)
 
 
 def lots_section(ctx: ReportContext) -> Section:
     """The per-lot table, with what is withheld and why."""
-    result = ctx.result
-    table = committee_table(result.summary)
+    table = committee_table(ctx.result.summary)
     note = withheld_note(ctx.disclosure)
-    body = _table(
-        table,
-        "Each proposed lot, a week. Lots are named after the places holding most of their care "
-        "hours.",
-        note=note,
-    )
+    body = _p("Lots are named after the places holding most of their care hours.")
+    for caption, columns in LOT_TABLES:
+        body += _table(table[[c for c in columns if c in table]], caption, note=note)
     body += _p(
         f"Figures for fewer than {MIN_COUNT} people are withheld, and others with them where a "
         "withheld figure could otherwise be worked out from a total. Carer travel is for all the "
@@ -556,7 +574,6 @@ def layouts_section(ctx: ReportContext) -> Section | None:
 def maps_section(ctx: ReportContext) -> Section | None:
     """The published maps, embedded so the report works as a single file."""
     figures = []
-    credits = " · ".join(maps.CREDITS)
     for suffix, title in MAP_TITLES.items():
         if suffix not in ctx.maps:
             continue
@@ -564,14 +581,14 @@ def maps_section(ctx: ReportContext) -> Section | None:
             f'<figure class="map"><h3>{html.escape(title)}</h3>'
             f'<iframe class="map-frame" title="Map: {html.escape(title)}" '
             f'srcdoc="{html.escape(ctx.maps[suffix], quote=True)}"></iframe>'
-            f"<figcaption>{html.escape(credits)}.</figcaption></figure>"
+            f"<figcaption>{html.escape(MAP_CAPTIONS[suffix])}</figcaption></figure>"
         )
     if not figures:
         return None
     intro = _p(
         "Each map shows lots only, never a person's home; figures for fewer than "
         f"{MIN_COUNT} people are withheld. Roads and place names help find one's way; the "
-        "background map appears only when online."
+        "background map appears only when online. Each map carries its data credits."
     )
     return Section("maps", "Maps", intro + "".join(figures))
 

@@ -52,18 +52,20 @@ RETURN_LEG = "<return>"
 HOURLY_COSTS = {
     "sheffield-2024": (
         21.0,
+        "Sheffield's 2024 rate",
         "Sheffield City Council's 2024 Care and Wellbeing Service hourly rate (£21.00), the "
         "price the council pays per hour of care, used as the value of an hour of carer time",
     ),
     "hca-minimum-2025-26": (
         32.14,
+        "the Homecare Association's minimum price for 2025/26",
         "Homecare Association, Minimum Price for Homecare, England, April 2025 to March 2026 "
         "(£32.14 an hour, published December 2024): the least a council should pay per hour of "
         "care for a provider to pay the National Living Wage for all working time, travel and "
         "mileage, on-costs and a sustainable business",
     ),
 }
-"""Named hourly costs for ``[savings] hourly_cost_basis``: key → (£ an hour, source)."""
+"""Named hourly costs for ``[savings] hourly_cost_basis``: key → (£ an hour, short name, source)."""
 
 
 @dataclass(frozen=True)
@@ -120,13 +122,12 @@ class SavingsSettings:
         object.__setattr__(self, "hourly_cost_gbp", rate)
 
     @property
-    def hourly_cost_source(self) -> str:
-        """Where the hourly cost comes from, in words."""
-        if self.hourly_cost_basis:
-            return HOURLY_COSTS[self.hourly_cost_basis][1]
-        if self.hourly_cost_gbp == HOURLY_COSTS["sheffield-2024"][0]:
-            return HOURLY_COSTS["sheffield-2024"][1]
-        return f"set in the scenario (£{self.hourly_cost_gbp:,.2f} an hour)"
+    def hourly_cost_name(self) -> str:
+        """What the hourly cost is, in a few words ("Sheffield's 2024 rate")."""
+        basis = self.hourly_cost_basis
+        if not basis and self.hourly_cost_gbp == HOURLY_COSTS["sheffield-2024"][0]:
+            basis = "sheffield-2024"
+        return HOURLY_COSTS[basis][1] if basis else "set in the scenario"
 
 
 def _attributed_legs(rounds: pd.DataFrame, visit_patch: pd.Series) -> pd.DataFrame:
@@ -384,8 +385,8 @@ ANCHORS = (
 per visit, to compare with today's, is in ``patchplan.baseline.PUBLISHED_TRAVEL``)."""
 
 FACTOR_SOURCES = (
-    ("hourly_cost_gbp", "Default £21.00 an hour: " + HOURLY_COSTS["sheffield-2024"][1] + ". "
-                        "Alternative: " + HOURLY_COSTS["hca-minimum-2025-26"][1] + " "
+    ("hourly_cost_gbp", "Default £21.00 an hour: " + HOURLY_COSTS["sheffield-2024"][2] + ". "
+                        "Alternative: " + HOURLY_COSTS["hca-minimum-2025-26"][2] + " "
                         "([savings] hourly_cost_basis = \"hca-minimum-2025-26\")."),
     ("mileage_gbp_per_mile", "HMRC approved mileage allowance payments (AMAP), cars and vans, "
                              "45p a mile for the first 10,000 business miles in a tax year "
