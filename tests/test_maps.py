@@ -67,7 +67,7 @@ def test_small_counts_are_withheld_on_published_maps(tmp_path, lots):
     walk = lots.assign(walk_class=["walkable", "mixed", "car-dependent"],
                        walk_visit_share=[0.9, 0.6, 0.1], walk_hours_share=[0.9, 0.5, 0.1])  # fmt: skip
     html = maps.walkability_map(walk).get_root().render()
-    assert html.count('"class_text": "withheld"') == 2 and "car-dependent\"" not in html
+    assert html.count('"class_text": "withheld"') == 2 and 'car-dependent"' not in html
 
 
 def test_every_map_carries_the_credits_and_colour_blind_safe_colours(lots, town):
@@ -89,7 +89,9 @@ def test_every_map_carries_the_credits_and_colour_blind_safe_colours(lots, town)
             assert credit in html
         assert "Main road" in html and town.neighbourhoods["name"].iloc[0] in html
     savings = built[1].get_root().render()
-    assert "10 hours a week saved" in savings and "minutes" not in savings.split("pp-legend")[-1][:400]
+    assert (
+        "10 hours a week saved" in savings and "minutes" not in savings.split("pp-legend")[-1][:400]
+    )
     for red_green in ("#1a9641", "#d7191c", "#1b9e77", "#66a61e"):
         assert all(red_green not in m.get_root().render() for m in built)
 

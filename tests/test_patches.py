@@ -22,6 +22,7 @@ from patchplan.patches import (
     PatchSettings,
     derive_k,
     design_patches,
+    lot_names,
     score_patches,
     tradeoff_table,
 )
@@ -456,3 +457,14 @@ def test_rutland_has_one_pcn_so_nest_allows_only_one_patch(rutland):
     settings = PatchSettings(k=1, pcn_policy="nest", exact_max_blocks=0)
     one = design_patches(blocks, graph, demand, travel, settings)
     assert (one.layout == "P01").all()
+
+
+def test_lots_are_named_after_the_places_holding_most_of_their_care_hours():
+    layout = pd.Series({"b1": "P01", "b2": "P01", "b3": "P01", "b4": "P02", "b5": "P02"})
+    block_demand = pd.DataFrame(
+        {"hours_week": [10.0, 50.0, 30.0, 0.0, 0.0]}, index=["b1", "b2", "b3", "b4", "b5"]
+    )
+    places = pd.Series({"b1": "Firth Park", "b2": "Shiregreen", "b3": "Firth Park", "b4": "Moor"})
+    names = lot_names(layout, block_demand, places)
+    assert names.to_dict() == {"P01": "Shiregreen & Firth Park", "P02": "Moor"}
+    assert lot_names(layout, block_demand, pd.Series(dtype=object)).tolist() == ["", ""]

@@ -12,7 +12,6 @@ import json
 import re
 
 import geopandas as gpd
-import networkx as nx
 import numpy as np
 import pandas as pd
 import pytest
@@ -20,11 +19,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from rich.console import Console
 
-from patchplan import boundaries, demand, pipeline
+from patchplan import pipeline
 from patchplan.cli import _summary_table
 from patchplan.publication import MIN_COUNT, publishable, withheld_areas, withheld_note
 from patchplan.report import write_outputs
-from patchplan.scenario import Scenario
 
 # --------------------------------------------------------------------------------------------
 # the rule
@@ -48,7 +46,9 @@ def test_nothing_is_withheld_when_every_area_is_large_enough():
 
 
 def test_a_tiny_study_withholds_its_total_too():
-    table = pd.DataFrame({"people": [2, 1, 3], "hours": [20.0, 5.0, 30.0]}, index=["A", "B", "total"])
+    table = pd.DataFrame(
+        {"people": [2, 1, 3], "hours": [20.0, 5.0, 30.0]}, index=["A", "B", "total"]
+    )
     out = publishable(table)
     assert out["withheld"].all() and out["hours"].isna().all()
     assert "Every figure is withheld" in withheld_note(out.attrs["disclosure"])
@@ -91,37 +91,12 @@ def test_no_withheld_area_can_be_singled_out_from_the_total(counts):
 # --------------------------------------------------------------------------------------------
 # a generated study with a lot of 4 people
 
-SMALL_LOT = "P01"
-
-
-def small_lot_scenario() -> Scenario:
-    """The synthetic town with 60 people and its lots fixed: one lot is a neighbourhood of 4."""
-    scenario = Scenario.example("demo").replace(
-        study={"name": "small-lot"},
-        demand={"people": 60, "hours_week": 936.0},
-        rounds={"time_limit_s": 8.0, "solution_limit": 200, "seed_iterations": 200},
-        feasibility={"time_limit_s": 4.0, "solution_limit": 100},
-    )
-    inputs = pipeline.load_inputs(scenario)
-    blocks = pipeline.make_blocks(inputs, scenario)
-    adjacency = boundaries.block_adjacency(blocks)
-    people = demand.demand_by_area(inputs.demand, blocks, id_column="block_id")["people"]
-    west = [b for b in blocks["block_id"] if b.startswith("PCN-W")]
-    east = [b for b in blocks["block_id"] if b not in west]
-    small = next(
-        b for b in east
-        if people.get(b, 0) == 4 and nx.is_connected(adjacency.subgraph(set(east) - {b}))
-    )  # fmt: skip
-    locked = {b: SMALL_LOT if b == small else "P02" if b in west else "P03" for b in blocks["block_id"]}
-    return scenario.replace(
-        patches={"k": 3, "locked": locked, "balance_tolerance": 0.99, "pcn_policy": "free",
-                 "time_limit_s": 2.0, "exact_max_blocks": 0},  # fmt: skip
-    )
+SMALL_LOT = "P01"  # see conftest.small_lot_scenario
 
 
 @pytest.fixture(scope="module")
-def result():
-    return pipeline.run(small_lot_scenario())
+def result(small_lot_scenario):
+    return pipeline.run(small_lot_scenario)
 
 
 @pytest.fixture(scope="module")
