@@ -40,4 +40,4 @@ bench-patches: $(STAMP)
 	$(BIN)/python -m benchmarks.bench_patches
 
 clean:
-	rm -rf $(VENV) outputs/maps/*.html .pytest_cache
+	rm -rf $(VENV) outputs/maps/*.html outputs/*/published outputs/*/INTERNAL .pytest_cache

@@ -125,7 +125,7 @@ def _run(scenario: Scenario) -> dict[str, Path]:
 
 @app.command()
 def demo() -> None:
-    """Run the whole chain on the embedded synthetic town; write outputs/maps/demo.html."""
+    """Run the whole chain on the embedded synthetic town; write outputs/demo/published/report.html."""
     try:
         _run(Scenario.example("demo"))
     except PatchplanError as exc:

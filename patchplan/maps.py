@@ -267,7 +267,7 @@ def _orient(fmap: folium.Map, orientation: Orientation | None) -> bool:
         return False
     roads = orientation.roads
     drew_roads = roads is not None and not roads.empty
-    if drew_roads:
+    if roads is not None and drew_roads:
         folium.GeoJson(
             _display(roads[["geometry"]]),
             name="Main roads",

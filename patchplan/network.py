@@ -731,6 +731,8 @@ def place_names(path: str | os.PathLike[str]) -> gpd.GeoDataFrame:
             osmium.filter.KeyFilter("place")
         )
         for node in nodes:
+            if not isinstance(node, osmium.osm.Node):
+                continue
             kind, name = node.tags.get("place"), node.tags.get("name")
             if kind in PLACE_RANK and name and node.location.valid():
                 rows.append((name, kind, PLACE_RANK[kind], node.location.lon, node.location.lat))

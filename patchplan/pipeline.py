@@ -453,26 +453,51 @@ def summarise(
     return table
 
 
-def block_place_names(blocks: gpd.GeoDataFrame, inputs: StudyInputs) -> pd.Series:
-    """``block_id`` → the name of the place it lies in, to name lots by.
+def place_hours(
+    blocks: gpd.GeoDataFrame, layout: pd.Series, block_demand: pd.DataFrame, inputs: StudyInputs
+) -> pd.DataFrame:
+    """Care hours a week by lot and place, to name lots by (:func:`patches.lot_names`).
 
-    Neighbourhood names when the study has a named neighbourhood layer; otherwise the most
-    important OSM place (town before village, :data:`network.PLACE_RANK`) inside each block;
-    otherwise no names (an empty Series).
+    With a named neighbourhood layer, each block's hours count for its neighbourhood. Otherwise
+    each person's hours count for the OSM place (city, town, suburb or village) nearest their home.
+    Without either, there are no places (an empty table).
+
+    Returns a DataFrame ``patch_id``, ``place``, ``hours_week``.
     """
+    columns = ["patch_id", "place", "hours_week"]
     hoods = inputs.neighbourhoods
     if hoods is not None and "name" in hoods.columns and "neighbourhood_id" in blocks.columns:
         named = hoods.assign(id=hoods["id"].astype(str)).set_index("id")["name"]
         named = named[named.astype(str) != named.index]  # ids standing in for names say nothing
         if len(named):
             ids = blocks.set_index("block_id")["neighbourhood_id"].astype(str)
-            return ids.map(named).dropna()
+            return pd.DataFrame(
+                {
+                    "patch_id": layout.reindex(ids.index).to_numpy(),
+                    "place": ids.map(named).to_numpy(),
+                    "hours_week": block_demand["hours_week"]
+                    .reindex(ids.index)
+                    .fillna(0)
+                    .to_numpy(),
+                }
+            )
     places = inputs.places
     if places is None or places.empty:
-        return pd.Series(dtype=object)
-    inside = gpd.sjoin(places, blocks[["block_id", "geometry"]], predicate="within")
-    inside = inside.sort_values(["block_id", "rank", "name"], kind="stable")
-    return inside.drop_duplicates("block_id").set_index("block_id")["name"]
+        return pd.DataFrame(columns=columns)
+    places = places.loc[places["rank"] <= network.PLACE_RANK["village"], ["name", "geometry"]]
+    visits = inputs.demand.visits
+    hours = (visits["duration"] * visits["carers"] / 60.0).groupby(visits["person_id"]).sum()
+    people = inputs.demand.people[["person_id", "geometry"]]
+    people = gpd.sjoin(people, blocks[["block_id", "geometry"]], predicate="within")
+    people = people.drop(columns="index_right").drop_duplicates("person_id")
+    people = gpd.sjoin_nearest(people, places, how="left").drop_duplicates("person_id")
+    return pd.DataFrame(
+        {
+            "patch_id": people["block_id"].map(layout).to_numpy(),
+            "place": people["name"].to_numpy(),
+            "hours_week": people["person_id"].map(hours).fillna(0).to_numpy(),
+        }
+    )
 
 
 def run(scenario: Scenario, progress: Progress | None = None) -> StudyResult:
@@ -547,7 +572,7 @@ def run(scenario: Scenario, progress: Progress | None = None) -> StudyResult:
         scenario.savings,
         len(scenario.study.days),
     )
-    names = patches.lot_names(design.layout, block_demand, block_place_names(blocks, inputs))
+    names = patches.lot_names(place_hours(blocks, design.layout, block_demand, inputs))
     summary = summarise(design, walking, savings_table, proposed_providers, names)
     explained = savings.explain(savings_table, scenario.savings, scenario.baseline)
     calibration = baseline.calibration(savings_table, scenario.baseline)

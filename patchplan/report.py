@@ -165,7 +165,7 @@ def build_maps(
 ) -> dict[str, folium.Map]:
     """The maps of a study as ``folium.Map`` objects, keyed by file suffix (published first)."""
     study = result.scenario.study
-    flags = {"synthetic": study.synthetic, "estimate": result.estimate}
+    flags: dict = {"synthetic": study.synthetic, "estimate": result.estimate}
     patches = published_patches(result) if patches is None else patches
     orient = orientation(result)
     built = {

@@ -460,11 +460,12 @@ def test_rutland_has_one_pcn_so_nest_allows_only_one_patch(rutland):
 
 
 def test_lots_are_named_after_the_places_holding_most_of_their_care_hours():
-    layout = pd.Series({"b1": "P01", "b2": "P01", "b3": "P01", "b4": "P02", "b5": "P02"})
-    block_demand = pd.DataFrame(
-        {"hours_week": [10.0, 50.0, 30.0, 0.0, 0.0]}, index=["b1", "b2", "b3", "b4", "b5"]
+    hours = pd.DataFrame(
+        {
+            "patch_id": ["P01", "P01", "P01", "P02", "P02", "P03"],
+            "place": ["Firth Park", "Shiregreen", "Firth Park", "Moor", None, ""],
+            "hours_week": [10.0, 50.0, 30.0, 0.0, 0.0, 5.0],
+        }
     )
-    places = pd.Series({"b1": "Firth Park", "b2": "Shiregreen", "b3": "Firth Park", "b4": "Moor"})
-    names = lot_names(layout, block_demand, places)
-    assert names.to_dict() == {"P01": "Shiregreen & Firth Park", "P02": "Moor"}
-    assert lot_names(layout, block_demand, pd.Series(dtype=object)).tolist() == ["", ""]
+    names = lot_names(hours)
+    assert names.to_dict() == {"P01": "Shiregreen & Firth Park", "P02": "Moor", "P03": ""}
