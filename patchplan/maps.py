@@ -46,6 +46,9 @@ SAVED_COLOUR, MORE_TRAVEL_COLOUR, NO_CHANGE_COLOUR = "#2166ac", "#b35806", "#f7f
 WITHHELD_COLOUR = "#d9d9d9"
 """Fill of an area whose figures are withheld (``patchplan.publication``)."""
 
+NOT_ASSESSED_COLOUR = "#ffffff"
+"""Fill of a lot the walking test did not cover."""
+
 OSM_ATTRIBUTION = "© OpenStreetMap contributors (ODbL)"
 CREDITS = (
     "© OpenStreetMap contributors (Open Database Licence)",
@@ -457,9 +460,10 @@ def walkability_map(
 ) -> folium.Map:
     """Patches coloured by walking class, with the share of visits and care hours served on foot.
 
-    ``patches`` needs ``patch_id``, ``people``, ``walk_class`` (walkable | mixed | car-dependent)
-    and ``walk_visit_share``, ``walk_hours_share`` (0–1); optionally ``name`` and
-    ``walking_carers``. Figures are withheld by :func:`patchplan.publication.publishable`.
+    ``patches`` needs ``patch_id``, ``people``, ``walk_class`` (walkable | mixed | car-dependent;
+    missing for a lot the walking test did not cover) and ``walk_visit_share``,
+    ``walk_hours_share`` (0–1); optionally ``name`` and ``walking_carers``. Give every lot, so the
+    figures withheld (:func:`patchplan.publication.publishable`) are the same as on the other maps.
     """
     _require_areas(patches, "walkability_map patches")
     frame = patches.reset_index(drop=True)
@@ -468,7 +472,9 @@ def walkability_map(
     shown["lot"] = _lot_label(shown)
     shown["visits_on_foot"] = _shown(shown, "walk_visit_share", scale=100, suffix="%")
     shown["hours_on_foot"] = _shown(shown, "walk_hours_share", scale=100, suffix="%")
-    shown["class_text"] = shown["walk_class"].fillna("withheld")
+    shown["class_text"] = (
+        shown["walk_class"].fillna("not assessed").where(~shown["withheld"], "withheld")
+    )
     fields = ["lot", "class_text", "visits_on_foot", "hours_on_foot"]
     aliases = ["Lot", "Walking class", "Visits on foot", "Care hours on foot"]
     if "walking_carers" in shown:
@@ -476,9 +482,10 @@ def walkability_map(
         fields.append("walkers")
         aliases.append("Walking carers needed")
     fill = {
-        pid: WALK_CLASS_COLOURS.get(str(c), WITHHELD_COLOUR)
-        for pid, c in zip(shown["patch_id"], shown["walk_class"], strict=True)
-    }
+        pid: WITHHELD_COLOUR if hidden else WALK_CLASS_COLOURS.get(str(c), NOT_ASSESSED_COLOUR)
+        for pid, c, hidden in zip(shown["patch_id"], shown["walk_class"], shown["withheld"],
+                                  strict=True)
+    }  # fmt: skip
     fmap = _new_map(frame)
     _geojson(
         shown,
@@ -509,6 +516,8 @@ def walkability_map(
         estimate=estimate,
     )
     items = list(WALK_CLASS_COLOURS.items())
+    if (shown["class_text"] == "not assessed").any():
+        items.append(("not assessed (no visits on the day tested)", NOT_ASSESSED_COLOUR))
     if shown["withheld"].any():
         items.append((f"withheld (fewer than {min_count} people)", WITHHELD_COLOUR))
     _legend(fmap, "Walking class", items, roads=roads)

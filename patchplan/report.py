@@ -187,7 +187,7 @@ def build_maps(
     }
     if "walk_class" in patches:
         built["-walkability"] = maps.walkability_map(
-            patches.dropna(subset=["walk_class"]),
+            patches,  # every lot, so the same lots are withheld as on the other maps
             orientation=orient,
             title=f"{study.title}: walking",
             **flags,

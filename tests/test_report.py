@@ -159,7 +159,9 @@ def test_the_report_prints_to_a4_with_every_map_and_no_file_path(open_page, repo
     for frame in page.locator("iframe.map-frame").all():
         shot = np.asarray(Image.open(stdio.BytesIO(frame.screenshot())).convert("L"), dtype=float)
         assert shot.std() > 10.0  # coloured lots, not a blank box
-    pdf = PdfReader(stdio.BytesIO(page.pdf(format="A4")))
+    # as printed with the browser's "headers and footers" on: the report's own footer (page margin
+    # boxes) replaces the browser's date, title and file path
+    pdf = PdfReader(stdio.BytesIO(page.pdf(format="A4", display_header_footer=True)))
     assert 4 <= len(pdf.pages) <= 20
     width, height = (float(v) for v in pdf.pages[0].mediabox.upper_right)
     assert width == pytest.approx(595.3, abs=1.5) and height == pytest.approx(841.9, abs=1.5)  # A4
