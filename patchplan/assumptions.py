@@ -138,8 +138,9 @@ def plain_assumptions(
         lines.append("Walking carers live near their rounds; drivers start at the office.")
     if not sav.base_legs:
         lines.append(
-            f"The drive back to base is unpaid, so a carer's day may end up to "
-            f"{work.unpaid_return_min} minutes after the shift for it."
+            f"The journeys to the first visit and home from the last are unpaid, so a carer may "
+            f"set off up to {work.unpaid_travel_min} minutes before the shift and get back as long "
+            f"after it."
         )
     out.append(("Providers and carers", lines))
 

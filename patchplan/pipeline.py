@@ -301,12 +301,12 @@ def _tasks(
     travel: dict[str, TravelTimes],
     settings: workforce.WorkforceSettings,
     walking_share: float | pd.Series,
-    return_unpaid: bool = False,
+    base_legs_unpaid: bool = False,
 ):
     """One rounds problem per provider and day: that provider's visits and carers.
 
     ``walking_share`` is one share for every provider, or a Series by ``patch_id`` (providers then
-    need a ``patch_id`` column). ``return_unpaid``: see :func:`workforce.carers_for`.
+    need a ``patch_id`` column). ``base_legs_unpaid``: see :func:`workforce.carers_for`.
     """
     provider_of = allocation.set_index("person_id")["provider_id"]
     with_provider = visits.assign(provider_id=visits["person_id"].map(provider_of))
@@ -321,7 +321,12 @@ def _tasks(
         for day in sorted(mine["day"].unique()):
             day_visits = mine[mine["day"] == day].drop(columns="provider_id")
             carers = workforce.carers_for(
-                day_visits, provider.provider_id, provider.geometry, settings, share, return_unpaid
+                day_visits,
+                provider.provider_id,
+                provider.geometry,
+                settings,
+                share,
+                base_legs_unpaid,
             )
             tasks.append((day_visits, carers, travel))
     return tasks
@@ -337,12 +342,12 @@ def plan_arrangement(
 ) -> rounds.RoundsResult:
     """Rounds for every provider and day of one arrangement (today's or the proposed).
 
-    The end of a carer's day follows what pay counts: when travel back to base is unpaid
-    (``[savings] base_legs = false``) the day may run past the shift for it.
+    A carer's day follows what pay counts: when travel from and back to base is unpaid
+    (``[savings] base_legs = false``) it may start before and end after the shift for it.
     """
     tasks = _tasks(
         visits, allocation, providers, travel, scenario.workforce, walking_share,
-        return_unpaid=not scenario.savings.base_legs,
+        base_legs_unpaid=not scenario.savings.base_legs,
     )  # fmt: skip
     results = rounds.plan_many(tasks, scenario.rounds)
     return rounds.combine_results(results, scenario.rounds)

@@ -632,8 +632,7 @@ def method_section(ctx: ReportContext) -> Section:
             "on where offices and homes are. "
             if sc.savings.base_legs
             else "Travel is counted between visits only, as home-care pay does: the journey to "
-            "the first visit and home from the last is left out, and a carer's day may end after "
-            "the shift for the drive home. "
+            "the first visit and home from the last is left out, and may fall outside the shift. "
         )
         + "Fleets are sized for each shift's busiest hour."
     )

@@ -11,10 +11,10 @@ Two arrangements are modelled with the same visits so the rounds solver can comp
   within ``office_radius_m``, i.e. in its main built-up area, never a centroid on open land),
   people shared among them, and a mixed workforce in which a share of carers walk.
 
-When the drive back to base is not paid (``[savings] base_legs = false``, as UK home-care pay
-counts travel), :func:`carers_for` lets a carer's day end up to ``unpaid_return_min`` after the
-shift, so no visit is dropped only because its carer could not be back at a distant base by the
-end of the shift.
+When the journeys from base to the first visit and back from the last are not paid (``[savings]
+base_legs = false``, as UK home-care pay counts travel), :func:`carers_for` lets a carer's day start
+up to ``unpaid_travel_min`` before the shift and end as long after it, so no visit is dropped only
+because its carer could not get there from, or back to, a distant base within the shift.
 
 Tables (see ``docs/data-contracts.md``):
 
@@ -83,11 +83,12 @@ class WorkforceSettings:
         the office, and a walker can only serve visits within a walk of it.
     office_radius_m : a proposed provider's office is the home address in its patch with the most
         people within this distance, metres (:func:`office_site`)
-    unpaid_return_min : when the journey back to base is unpaid (``carers_for(...,
-        return_unpaid=True)``), minutes a carer's day may run past the end of the shift for it.
-        The rounds model bounds the whole day, return included, so a visit could in principle use
-        this time too; with the default shifts and visit windows none can (the next window opens
-        at 16:00, 90 minutes after the early shift ends).
+    unpaid_travel_min : when the journeys from base to the first visit and back from the last are
+        unpaid (``carers_for(..., base_legs_unpaid=True)``), minutes a carer's day may start before
+        the shift and end after it for them. The rounds model bounds the whole day, base legs
+        included, so a visit could in principle use this time too; with the default shifts and
+        visit windows none can (no window opens before 07:00, the late shift cannot reach a lunch
+        call, and the next window after the early shift opens at 16:00).
     """
 
     providers_today: int = 0
@@ -102,7 +103,7 @@ class WorkforceSettings:
     peak_hour_sizing: bool = True
     walkers_live_locally: bool = True
     office_radius_m: float = 1500.0
-    unpaid_return_min: int = 60
+    unpaid_travel_min: int = 60
 
 
 def _base_points(people: gpd.GeoDataFrame, count: int, rng: np.random.Generator) -> gpd.GeoSeries:
@@ -247,7 +248,7 @@ def carers_for(
     base,
     settings: WorkforceSettings,
     walking_share: float = 0.0,
-    return_unpaid: bool = False,
+    base_legs_unpaid: bool = False,
 ) -> gpd.GeoDataFrame:
     """A provider's carers for one day: enough per shift for its visits there, plus spares.
 
@@ -256,11 +257,12 @@ def carers_for(
     least what its busiest hour needs (:func:`_busiest_hour` ÷ (60 × ``utilisation``)). ``walking_share`` of each shift's
     carers walk, the rest drive (rounded so that a share of 0.5 with one carer gives a driver).
     Drivers start at ``base``; walkers too, or at :func:`local_homes` over the shift's visits when
-    ``settings.walkers_live_locally``. With ``return_unpaid`` (the journey back to base is not
-    paid), ``shift_end`` and ``max_minutes`` are extended by ``settings.unpaid_return_min``, so
-    the drive home never rules a visit out.
+    ``settings.walkers_live_locally``. With ``base_legs_unpaid`` (the journeys to the first visit
+    and home from the last are not paid), ``shift_start`` is brought forward and ``shift_end`` put
+    back by ``settings.unpaid_travel_min`` (``max_minutes`` grows by twice that), so neither journey
+    rules a visit out.
     """
-    extra = settings.unpaid_return_min if return_unpaid else 0
+    extra = settings.unpaid_travel_min if base_legs_unpaid else 0
     rows, homes = [], []
     for s, (start, end) in enumerate(settings.shifts):
         in_shift = visits[(visits["earliest"] >= start) & (visits["earliest"] < end)]
@@ -278,9 +280,9 @@ def carers_for(
                 {
                     "carer_id": f"{provider}-s{s + 1}-{i + 1:02d}",
                     "mode": "walk" if i < walkers else "drive",
-                    "shift_start": start,
+                    "shift_start": start - extra,
                     "shift_end": end + extra,
-                    "max_minutes": end - start + extra,
+                    "max_minutes": end - start + 2 * extra,
                     "break_earliest": start + settings.break_window[0],
                     "break_latest": start + settings.break_window[1],
                     "break_minutes": settings.break_minutes,

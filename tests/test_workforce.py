@@ -99,15 +99,33 @@ def test_an_unpaid_drive_home_never_drops_a_late_visit():
     visits = gpd.GeoDataFrame([row], geometry=[Point(12_000.0, 0.0)], crs=CRS)
     office = Point(0.0, 0.0)
     paid = carers_for(visits, "A", office, WorkforceSettings())
-    unpaid = carers_for(visits, "A", office, WorkforceSettings(), return_unpaid=True)
+    unpaid = carers_for(visits, "A", office, WorkforceSettings(), base_legs_unpaid=True)
+    assert (unpaid["shift_start"] == paid["shift_start"] - 60).all()
     assert (unpaid["shift_end"] == paid["shift_end"] + 60).all()
-    assert (unpaid["max_minutes"] == paid["max_minutes"] + 60).all()
+    assert (unpaid["max_minutes"] == paid["max_minutes"] + 120).all()
     dropped = plan_rounds(visits, paid, TRAVEL, RoundsSettings(time_limit_s=5.0))
     assert dropped.unserved["reason"].tolist() == [REASON_NO_WINDOW]
     served = plan_rounds(visits, unpaid, TRAVEL, RoundsSettings(time_limit_s=5.0))
     assert served.unserved.empty
     stop = served.rounds[served.rounds["visit_id"] == "late"].iloc[0]
     assert stop["end"] == 1350  # the visit itself still ends with the shift
+
+
+def test_an_unpaid_drive_to_the_first_visit_never_drops_an_early_visit():
+    """A 07:00–07:15 call 20 km from the office: unreachable by 07:15 from a 07:00 start."""
+    row = {"visit_id": "early", "person_id": "p", "day": 0, "earliest": 420, "latest": 435,
+           "duration": 30, "carers": 1, "skills": ""}  # fmt: skip
+    visits = gpd.GeoDataFrame([row], geometry=[Point(20_000.0, 0.0)], crs=CRS)
+    office = Point(0.0, 0.0)
+    settings = RoundsSettings(time_limit_s=5.0)
+    paid = plan_rounds(
+        visits, carers_for(visits, "A", office, WorkforceSettings()), TRAVEL, settings
+    )
+    assert paid.unserved["reason"].tolist() == [REASON_NO_WINDOW]
+    unpaid = carers_for(visits, "A", office, WorkforceSettings(), base_legs_unpaid=True)
+    served = plan_rounds(visits, unpaid, TRAVEL, settings)
+    assert served.unserved.empty
+    assert served.rounds.loc[served.rounds["visit_id"] == "early", "start"].iloc[0] >= 420
 
 
 def test_offices_sit_at_an_address_in_the_patchs_main_built_up_area():
