@@ -128,7 +128,7 @@ def _display(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 
 def _new_map(frame: gpd.GeoDataFrame) -> OfflineMap:
     minx, miny, maxx, maxy = _display(frame).total_bounds
-    fmap = OfflineMap(tiles=None, control_scale=True, prefer_canvas=False)
+    fmap = OfflineMap(tiles=None, control_scale=True, prefer_canvas=False, zoom_snap=0.25)
     folium.TileLayer("OpenStreetMap", name="Basemap (online only)", attr=OSM_ATTRIBUTION).add_to(
         fmap
     )
@@ -443,7 +443,7 @@ def savings_map(
     if -low / 60 >= 0.5:
         items.append((f"{_fmt(-low / 60)} hours a week more travel", _ramp(low, low, high)))
     if shown["withheld"].any():
-        items.append((f"withheld (fewer than {min_count} people)", WITHHELD_COLOUR))
+        items.append((f"withheld (under {min_count} people, or to protect them)", WITHHELD_COLOUR))
     _legend(fmap, "Carer travel saved", items, roads=roads)
     folium.LayerControl(collapsed=True).add_to(fmap)
     return fmap
@@ -519,7 +519,7 @@ def walkability_map(
     if (shown["class_text"] == "not assessed").any():
         items.append(("not assessed (no visits on the day tested)", NOT_ASSESSED_COLOUR))
     if shown["withheld"].any():
-        items.append((f"withheld (fewer than {min_count} people)", WITHHELD_COLOUR))
+        items.append((f"withheld (under {min_count} people, or to protect them)", WITHHELD_COLOUR))
     _legend(fmap, "Walking class", items, roads=roads)
     folium.LayerControl(collapsed=True).add_to(fmap)
     return fmap

@@ -544,7 +544,8 @@ def lots_section(ctx: ReportContext) -> Section:
     note = withheld_note(ctx.disclosure)
     body = _p("Lots are named after the places holding most of their care hours.")
     for caption, columns in LOT_TABLES:
-        body += _table(table[[c for c in columns if c in table]], caption, note=note)
+        body += _table(table[[c for c in columns if c in table]], caption)
+    body += _p(note) if note else ""
     body += _p(
         f"Figures for fewer than {MIN_COUNT} people are withheld, and others with them where a "
         "withheld figure could otherwise be worked out from a total. Carer travel is for all the "
