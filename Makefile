@@ -44,4 +44,4 @@ bench-sweep: $(STAMP)
 	$(BIN)/python -m benchmarks.bench_sweep --out bench_sweep.json
 
 clean:
-	rm -rf $(VENV) outputs/maps/*.html .pytest_cache
+	rm -rf $(VENV) outputs/maps/*.html outputs/*/published outputs/*/INTERNAL .pytest_cache

@@ -53,7 +53,9 @@ def _fail(exc: Exception) -> None:
 
 def _cell(row: pd.Series, key: str, fmt: str = "{:,.0f}", scale: float = 1.0) -> str:
     value = row.get(key)
-    return "–" if value is None or pd.isna(value) else fmt.format(value * scale)
+    if value is None or pd.isna(value):
+        return "withheld" if row.get("withheld", False) else "–"
+    return fmt.format(value * scale)
 
 
 def _table(title: str, caption: str | None = None) -> Table:
@@ -62,10 +64,17 @@ def _table(title: str, caption: str | None = None) -> Table:
 
 
 def _summary_table(result) -> Table:
+    """The per-lot table, withheld as every published output is (``patchplan.publication``)."""
+    from patchplan.publication import publishable, withheld_note
+
+    summary = publishable(
+        result.summary, "people", keep=("name", "pcn_ids", "providers", "n_blocks")
+    )
+    note = withheld_note(summary.attrs["disclosure"])
     table = _table(
         f"{result.scenario.study.title}: per lot, a week",
         "today / new: carer travel hours a week, like for like; on foot: share of visits "
-        "walking carers reach",
+        "walking carers reach" + (f"\n{note}" if note else ""),
     )
     headers = (
         "lot",
@@ -80,21 +89,23 @@ def _summary_table(result) -> Table:
     )
     for col in headers:
         right = col not in ("lot", "class")
-        table.add_column(col, justify="right" if right else "left", no_wrap=True)
-    for patch_id, row in result.summary.iterrows():
+        table.add_column(col, justify="right" if right else "left", no_wrap=col != "lot")
+    for patch_id, row in summary.iterrows():
         num = partial(_cell, row)
+        walk_class = row.get("walk_class")
+        klass = "" if walk_class is None or pd.isna(walk_class) else str(walk_class)
+        klass = "withheld" if row["withheld"] else klass
+        name = "" if pd.isna(row.get("name", "")) else str(row.get("name", ""))
         table.add_row(
-            str(patch_id),
+            f"{patch_id} {name}".strip(),
             num("hours_week"),
             num("people"),
             num("providers"),
             num("today_travel_min_lfl", scale=1 / 60),
             num("proposed_travel_min_lfl", scale=1 / 60),
             num("saved_travel_pct", "{:.0f}%"),
-            "–"
-            if pd.isna(row.get("walk_visit_share", float("nan")))
-            else f"{100 * row['walk_visit_share']:.0f}%",
-            str(row.get("walk_class", "")) if patch_id != "total" else "",
+            num("walk_visit_share", "{:.0f}%", scale=100),
+            klass if patch_id != "total" else "",
             style="bold" if patch_id == "total" else None,
         )
     return table
@@ -170,8 +181,9 @@ def _run(
     unserved = result.unserved.groupby(["arrangement", "reason"]).size()
     if len(unserved):
         console.print("Visits not planned:", unserved.to_dict())
+    console.print(f"Report:   [bold]{written['report']}[/] (one file, maps embedded)")
     console.print(f"Lots map: [bold]{written['map-lots']}[/]")
-    console.print(f"Report:   [bold]{written['report']}[/]")
+    console.print(f"INTERNAL: [bold]{written['rounds-INTERNAL'].parent}[/] (not for publication)")
     if "index" in written:
         console.print(f"Rounds (INTERNAL): [bold]{written['index']}[/]")
     return written
@@ -191,7 +203,7 @@ def _round_outputs(result, keep: bool = True) -> dict[str, Path]:
 
 @app.command()
 def demo() -> None:
-    """Run the whole chain on the embedded synthetic town; write outputs/maps/demo.html."""
+    """Run the whole chain on the embedded synthetic town; write outputs/demo/published/report.html."""
     try:
         _run(Scenario.example("demo"))
     except PatchplanError as exc:

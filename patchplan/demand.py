@@ -47,6 +47,7 @@ from pyproj import Transformer
 
 from patchplan import CRS
 from patchplan.errors import DemandError
+from patchplan.publication import publishable
 
 __all__ = [
     "Demand",
@@ -1190,10 +1191,9 @@ def aggregate_for_publication(
     areas
         Polygons with ``id_column``.
     min_count
-        Areas with fewer people than this have ``people``, ``visits`` and ``hours_week`` set to NaN
-        and ``suppressed = True``. When exactly one area with people would be suppressed, the next
-        smallest is suppressed too (secondary suppression), so it cannot be recovered from the
-        total.
+        Areas withheld by :func:`patchplan.publication.publishable` (fewer people than this, and
+        the next smallest where needed so none can be recovered from the total) have ``people``,
+        ``visits`` and ``hours_week`` set to NaN and ``suppressed = True``.
 
     Returns
     -------
@@ -1213,16 +1213,10 @@ def aggregate_for_publication(
         table = demand_by_area(Demand(points, empty, _empty_rejects()), areas, id_column)
         table[["visits", "hours_week"]] = np.nan
     outside = len(table.attrs["outside_people"])
-    suppressed = table["people"] < min_count
-    primary_with_people = suppressed & (table["people"] > 0)
-    if primary_with_people.sum() == 1:
-        others = table.loc[~suppressed, "people"].sort_values(kind="stable")
-        if len(others):
-            suppressed[others.index[0]] = True
     out = table.astype(float)
     out["hours_week"] = out["hours_week"].round(0)
-    out.loc[suppressed, ["people", "visits", "hours_week"]] = np.nan
-    out["suppressed"] = suppressed
+    out = publishable(out, "people", min_count=min_count)
+    out = out.rename(columns={"withheld": "suppressed"})
     geoms = (
         areas.to_crs(CRS)
         .assign(_id=areas[id_column].astype(str))

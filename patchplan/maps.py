@@ -5,9 +5,13 @@ Each map is one self-contained HTML file: Leaflet's JavaScript and CSS are inlin
 basemap appears when the reader is online.
 
 Published maps (:func:`lots_map`, :func:`savings_map`, :func:`walkability_map`) only accept areas
-(polygons) and suppress any count below ``min_count`` people, so no individual can be located.
-:func:`rounds_map` shows carers' rounds street by street and is marked INTERNAL — NOT FOR
-PUBLICATION.
+(polygons) with a ``people`` count, and withhold figures through
+:func:`patchplan.publication.publishable` (the one disclosure rule), so no individual can be
+located and no withheld figure recovered. Every map carries the OpenStreetMap, Ordnance Survey and
+ONS credits (:data:`CREDITS`), colour-blind-safe colours, legends in hours a week, and, given an
+:class:`Orientation`, main roads and place names to find one's way offline. In print, map controls
+are hidden. :func:`rounds_map` shows carers' rounds street by street and is marked INTERNAL — NOT
+FOR PUBLICATION.
 
 Input frames are in EPSG:27700; this is the only module that converts to EPSG:4326.
 """
@@ -15,6 +19,7 @@ Input frames are in EPSG:27700; this is the only module that converts to EPSG:43
 from __future__ import annotations
 
 import html
+from dataclasses import dataclass
 from importlib import resources
 
 import branca.element as be
@@ -23,15 +28,49 @@ import geopandas as gpd
 import pandas as pd
 
 from patchplan import DISPLAY_CRS
+from patchplan.publication import MIN_COUNT, publishable
 
 PALETTE = (
-    "#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d",
-    "#1f78b4", "#b2df8a", "#fb9a99", "#fdbf6f", "#cab2d6", "#8dd3c7", "#bebada",
+    "#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7",
+    "#332288", "#88CCEE", "#44AA99", "#117733", "#999933", "#DDCC77", "#882255", "#AA4499",
 )  # fmt: skip
-"""Qualitative colours for patches and carers (ColorBrewer Dark2 + Paired + Set3)."""
+"""Qualitative colours for lots and carers: Okabe–Ito (without black), then Paul Tol's muted set;
+both are told apart with the common colour-vision deficiencies."""
 
-WALK_CLASS_COLOURS = {"walkable": "#1a9641", "mixed": "#fdae61", "car-dependent": "#d7191c"}
+WALK_CLASS_COLOURS = {"walkable": "#0072B2", "mixed": "#56B4E9", "car-dependent": "#E69F00"}
+"""Walking classes: dark blue, light blue, orange (ordered by lightness, no red/green pair)."""
+
+SAVED_COLOUR, MORE_TRAVEL_COLOUR, NO_CHANGE_COLOUR = "#2166ac", "#b35806", "#f7f7f7"
+"""Diverging blue (travel saved) – white – orange (more travel), safe for colour-blind readers."""
+
+WITHHELD_COLOUR = "#d9d9d9"
+"""Fill of an area whose figures are withheld (``patchplan.publication``)."""
+
+NOT_ASSESSED_COLOUR = "#ffffff"
+"""Fill of a lot the walking test did not cover."""
+
 OSM_ATTRIBUTION = "© OpenStreetMap contributors (ODbL)"
+CREDITS = (
+    "© OpenStreetMap contributors (Open Database Licence)",
+    "Contains OS data © Crown copyright and database right",
+    "Contains ONS data © Crown copyright and database right (Open Government Licence v3.0)",
+)
+"""Credits shown on every map (and in the report): OpenStreetMap, Ordnance Survey, ONS."""
+
+
+@dataclass(frozen=True)
+class Orientation:
+    """What a reader finds their way by when the basemap is offline (EPSG:27700).
+
+    Attributes
+    ----------
+    roads : main roads, LineStrings (optional ``name``), drawn as grey lines
+    places : named points (``name``): towns and villages from the OSM file, or neighbourhood
+        names, drawn as labels
+    """
+
+    roads: gpd.GeoDataFrame | None = None
+    places: gpd.GeoDataFrame | None = None
 
 
 class OfflineMap(folium.Map):
@@ -54,20 +93,33 @@ class OfflineMap(folium.Map):
 _BASE_STYLE = """<style>
 .pp-panel{position:fixed;z-index:1000;background:rgba(255,255,255,.93);padding:8px 12px;
   border-radius:6px;box-shadow:0 1px 4px rgba(0,0,0,.3);font:13px/1.35 system-ui,sans-serif;}
-.pp-title{top:10px;left:55px;max-width:60%}
-.pp-title h1{font-size:16px;margin:0 0 2px}
-.pp-legend{bottom:28px;right:10px}
+.pp-title{top:10px;left:55px;max-width:55%;padding:6px 10px}
+.pp-title h1{font-size:15px;margin:0 0 2px}
+.pp-legend{bottom:34px;right:10px;max-width:40%}
+.pp-credits{bottom:4px;left:4px;right:4px;padding:2px 8px;font-size:10.5px;color:#333;
+  border-radius:3px}
 .pp-swatch{display:inline-block;width:12px;height:12px;margin-right:6px;vertical-align:middle;
   border:1px solid #555}
+.pp-road{display:inline-block;width:18px;height:0;margin-right:6px;vertical-align:middle;
+  border-top:3px solid #6b6b6b}
 .pp-flag{color:#fff;background:#b2182b;padding:1px 6px;border-radius:3px;font-weight:600}
 .pp-note{color:#444;font-size:12px}
 .pp-label{font:600 12px system-ui,sans-serif;color:#111;text-shadow:0 0 3px #fff,0 0 3px #fff;
   white-space:nowrap}
+.pp-place{font:italic 11px system-ui,sans-serif;color:#333;text-shadow:0 0 2px #fff,0 0 2px #fff;
+  white-space:nowrap}
+.leaflet-container .leaflet-control-attribution{display:none}
+.leaflet-bottom.leaflet-left .leaflet-control-scale{margin-bottom:40px}
+@media print{
+  .leaflet-control-zoom,.leaflet-control-layers{display:none!important}
+  .pp-panel{box-shadow:none}
+  .pp-label,.pp-place{text-shadow:none}
+}
 </style>"""
 
 
 class PublicationError(ValueError):
-    """A published map was given individual-level data."""
+    """A published map was given individual-level data, or no people count to withhold by."""
 
 
 def _display(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -76,11 +128,15 @@ def _display(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 
 def _new_map(frame: gpd.GeoDataFrame) -> OfflineMap:
     minx, miny, maxx, maxy = _display(frame).total_bounds
-    fmap = OfflineMap(tiles=None, control_scale=True, prefer_canvas=False)
+    fmap = OfflineMap(tiles=None, control_scale=True, prefer_canvas=False, zoom_snap=0.25)
     folium.TileLayer("OpenStreetMap", name="Basemap (online only)", attr=OSM_ATTRIBUTION).add_to(
         fmap
     )
-    fmap.fit_bounds([[miny, minx], [maxy, maxx]])
+    # keep the areas clear of the title panel (top) and the credits (bottom)
+    fmap.fit_bounds(
+        [[miny, minx], [maxy, maxx]], padding_top_left=(10, 80), padding_bottom_right=(10, 40)
+    )
+    _panel(fmap, "pp-credits", " · ".join(html.escape(c) for c in CREDITS))
     return fmap
 
 
@@ -114,11 +170,15 @@ def _title(
     _panel(fmap, "pp-title", body)
 
 
-def _legend(fmap: folium.Map, heading: str, items: list[tuple[str, str]]) -> None:
+def _legend(
+    fmap: folium.Map, heading: str, items: list[tuple[str, str]], roads: bool = False
+) -> None:
     rows = "".join(
         f'<div><span class="pp-swatch" style="background:{c}"></span>{html.escape(label)}</div>'
         for label, c in items
     )
+    if roads:
+        rows += '<div><span class="pp-road"></span>Main road</div>'
     _panel(fmap, "pp-legend", f"<b>{html.escape(heading)}</b>{rows}")
 
 
@@ -126,34 +186,38 @@ def _require_areas(frame: gpd.GeoDataFrame, what: str) -> None:
     kinds = set(frame.geometry.geom_type.dropna())
     if not kinds <= {"Polygon", "MultiPolygon"}:
         raise PublicationError(f"{what}: published maps take areas only, got {sorted(kinds)}")
+    if "people" not in frame.columns:
+        raise PublicationError(
+            f"{what}: a 'people' column is needed to withhold areas with few people"
+        )
 
 
-def suppress_small(frame: pd.DataFrame, columns: list[str], min_count: int = 5) -> pd.DataFrame:
-    """Withhold ``columns`` where fewer than ``min_count`` people are counted (``people`` column).
-
-    The people count itself reads "<5"; every other figure reads "withheld".
-    """
-    out = frame.copy()
-    small = out["people"] < min_count
-    for col in columns:
-        shown = f"<{min_count}" if col == "people" else "withheld"
-        out[col] = out[col].astype(object).where(~small, shown)
-    return out
-
-
-def _fmt(value, digits: int = 0) -> str:
+def _fmt(value, digits: int = 0, scale: float = 1.0, suffix: str = "") -> str:
     if isinstance(value, str):
         return value
-    if pd.isna(value):
+    if value is None or pd.isna(value):
         return "–"
-    return f"{value:,.{digits}f}"
+    return f"{value * scale:,.{digits}f}{suffix}"
+
+
+def _shown(frame: pd.DataFrame, col: str, **fmt) -> pd.Series:
+    """``col`` as text for tooltips and labels: "withheld" on withheld rows."""
+    text = frame[col].map(lambda v: _fmt(v, **fmt))
+    return text.where(~frame["withheld"], "withheld")
 
 
 def _geojson(
-    frame: gpd.GeoDataFrame, name: str, style, fields: list[str], aliases: list[str], show=True
+    frame: gpd.GeoDataFrame,
+    name: str,
+    style,
+    fields: list[str],
+    aliases: list[str],
+    show=True,
+    key: str = "patch_id",
 ):
+    """Areas with a tooltip of ``fields``; properties are those fields and ``key`` (for styling)."""
     display = _display(frame)
-    keep = [c for c in display.columns if c == "geometry" or c in fields]
+    keep = [c for c in display.columns if c in ("geometry", key) or c in fields]
     return folium.GeoJson(
         display[keep],
         name=name,
@@ -179,17 +243,55 @@ def _outlines(
     ).add_to(fmap)
 
 
-def _labels(fmap: folium.Map, frame: gpd.GeoDataFrame, text: pd.Series, name: str) -> None:
+def _text_markers(
+    fmap: folium.Map, points: gpd.GeoSeries, texts, name: str, css: str, size=(160, 52)
+) -> None:
     group = folium.FeatureGroup(name=name, show=True)
-    points = _display(
-        gpd.GeoDataFrame(geometry=frame.geometry.representative_point(), crs=frame.crs)
-    )
-    for point, label in zip(points.geometry, text, strict=True):
+    shown = _display(gpd.GeoDataFrame(geometry=points, crs=points.crs))
+    for point, text in zip(shown.geometry, texts, strict=True):
         icon = folium.DivIcon(
-            html=f'<div class="pp-label">{label}</div>', icon_size=(160, 52), icon_anchor=(40, 26)
+            html=f'<div class="{css}">{text}</div>',
+            icon_size=size,
+            icon_anchor=(size[0] // 4, size[1] // 2),
         )
-        folium.Marker([point.y, point.x], icon=icon).add_to(group)
+        folium.Marker([point.y, point.x], icon=icon, interactive=False, keyboard=False).add_to(
+            group
+        )
     group.add_to(fmap)
+
+
+def _labels(fmap: folium.Map, frame: gpd.GeoDataFrame, text: pd.Series, name: str) -> None:
+    _text_markers(fmap, frame.geometry.representative_point(), text, name, "pp-label")
+
+
+def _orient(fmap: folium.Map, orientation: Orientation | None) -> bool:
+    """Draw main roads and place names; True when roads were drawn (for the legend)."""
+    if orientation is None:
+        return False
+    roads = orientation.roads
+    drew_roads = roads is not None and not roads.empty
+    if roads is not None and drew_roads:
+        folium.GeoJson(
+            _display(roads[["geometry"]]),
+            name="Main roads",
+            style_function=lambda _: {"color": "#6b6b6b", "weight": 2.5, "opacity": 0.8},
+            interactive=False,
+        ).add_to(fmap)
+    places = orientation.places
+    if places is not None and not places.empty:
+        _text_markers(
+            fmap, places.geometry, places["name"].map(html.escape), "Place names", "pp-place",
+            size=(140, 16),
+        )  # fmt: skip
+    return drew_roads
+
+
+def _lot_label(frame: pd.DataFrame) -> pd.Series:
+    """The lot as "P03 Firth Park & Shiregreen" when lots are named, else its id."""
+    if "name" not in frame.columns:
+        return frame["patch_id"].astype(str)
+    names = frame["name"].fillna("").astype(str)
+    return (frame["patch_id"].astype(str) + " " + names).str.strip()
 
 
 def lots_map(
@@ -198,24 +300,29 @@ def lots_map(
     neighbourhoods: gpd.GeoDataFrame | None = None,
     *,
     existing: gpd.GeoDataFrame | None = None,
+    orientation: Orientation | None = None,
     title: str = "Proposed home-care patches",
     synthetic: bool = False,
     estimate: bool = False,
-    min_count: int = 5,
+    min_count: int = MIN_COUNT,
 ) -> folium.Map:
     """The lots: patches coloured and labelled, PCNs and neighbourhoods as toggleable outlines.
 
-    ``patches`` needs ``patch_id``, ``hours_week``, ``people`` and optionally ``providers``.
+    ``patches`` needs ``patch_id``, ``hours_week``, ``people`` and optionally ``name`` (the places
+    a lot covers) and ``providers``. Figures are withheld by :func:`patchplan.publication.publishable`.
     ``existing`` (boundary layer: ``id``/``name``, geometry), when given, adds today's areas (e.g.
-    contract localities) as a toggleable outline layer, "Today's areas".
+    contract localities) as a toggleable outline layer, "Today's areas". ``orientation`` adds
+    main roads and place names.
     """
     _require_areas(patches, "lots_map patches")
     frame = patches.sort_values("patch_id").reset_index(drop=True)
     if "providers" not in frame.columns:
         frame["providers"] = pd.NA
-    shown = suppress_small(frame, ["people", "hours_week"], min_count)
-    shown["hours"] = shown["hours_week"].map(_fmt)
-    shown["persons"] = shown["people"].map(_fmt)
+    keep = ["patch_id", "name", "providers", "pcn_ids"]
+    shown = publishable(frame, "people", keep=keep, id_column="patch_id", min_count=min_count)
+    shown["lot"] = _lot_label(shown)
+    shown["hours"] = _shown(shown, "hours_week")
+    shown["persons"] = _shown(shown, "people")
     shown["lot_providers"] = shown["providers"].map(_fmt)
     colours = {pid: PALETTE[i % len(PALETTE)] for i, pid in enumerate(frame["patch_id"])}
     fmap = _new_map(frame)
@@ -228,77 +335,86 @@ def lots_map(
             "weight": 1.5,
             "fillOpacity": 0.45,
         },
-        ["patch_id", "hours", "persons", "lot_providers"],
-        ["Patch", "Care hours a week", "People", "Providers"],
+        ["lot", "hours", "persons", "lot_providers"],
+        ["Lot", "Care hours a week", "People", "Providers"],
     ).add_to(fmap)
     _outlines(fmap, neighbourhoods, "Neighbourhoods", "#555", "2 4", show=False)
     _outlines(fmap, pcns, "PCN boundaries", "#08306b", "6 3", show=True)
-    _outlines(fmap, existing, "Today's areas", "#b35806", "1 5", show=False)
+    _outlines(fmap, existing, "Today's areas", "#6a3d9a", "1 5", show=False)
+    roads = _orient(fmap, orientation)
+    figures = (shown["hours"] + " care hours a week · " + shown["persons"] + " people").where(
+        ~shown["withheld"], "figures withheld"
+    )
     _labels(
         fmap,
         frame,
-        shown["patch_id"]
+        shown["lot"].map(html.escape)
         + "<br>"
-        + shown["hours"]
-        + " h/wk · "
-        + shown["persons"]
-        + " people"
+        + figures
         + frame["providers"].map(lambda n: "" if pd.isna(n) else f"<br>{int(n)} providers"),
-        "Patch labels",
+        "Lot labels",
     )
     _title(
-        fmap, title, f"{len(frame)} lots; hours and people per lot (counts under {min_count} withheld)",
+        fmap, title,
+        f"{len(frame)} lots; care hours a week and people per lot "
+        f"(figures for fewer than {min_count} people withheld)",
         synthetic=synthetic, estimate=estimate,
     )  # fmt: skip
-    _legend(fmap, "Patches", [(pid, colours[pid]) for pid in frame["patch_id"]])
-    folium.LayerControl(collapsed=False).add_to(fmap)
+    _legend(fmap, "Lots", [(label, colours[pid]) for pid, label in
+                           zip(frame["patch_id"], shown["lot"], strict=True)], roads=roads)  # fmt: skip
+    folium.LayerControl(collapsed=True).add_to(fmap)
     return fmap
 
 
 def _ramp(value: float, low: float, high: float) -> str:
-    """A diverging red (worse) → white → green (saved) colour for ``value`` within [low, high]."""
+    """Diverging blue (travel saved) → white → orange (more travel) for ``value`` in [low, high]."""
     if pd.isna(value):
-        return "#cccccc"
+        return WITHHELD_COLOUR
     span = max(abs(low), abs(high), 1e-9)
     t = max(-1.0, min(1.0, value / span))
-    if t >= 0:
-        r, g, b = (int(255 - t * (255 - c)) for c in (26, 150, 65))
-    else:
-        r, g, b = (int(255 + t * (255 - c)) for c in (215, 25, 28))
+    end = SAVED_COLOUR if t >= 0 else MORE_TRAVEL_COLOUR
+    mid = [int(NO_CHANGE_COLOUR[i : i + 2], 16) for i in (1, 3, 5)]
+    far = [int(end[i : i + 2], 16) for i in (1, 3, 5)]
+    r, g, b = (round(m + abs(t) * (f - m)) for m, f in zip(mid, far, strict=True))
     return f"#{r:02x}{g:02x}{b:02x}"
+
+
+_SAVINGS_FIELDS = {
+    "saved_travel_min": ("Carer travel saved (hours a week)", 1 / 60, 0, ""),
+    "saved_travel_pct": ("Carer travel saved", 1.0, 0, "%"),
+    "today_travel_min_lfl": ("Carer travel today (hours a week)", 1 / 60, 0, ""),
+    "proposed_travel_min_lfl": ("Carer travel proposed (hours a week)", 1 / 60, 0, ""),
+}
 
 
 def savings_map(
     areas: gpd.GeoDataFrame,
     *,
     value: str = "saved_travel_min",
+    orientation: Orientation | None = None,
     title: str = "Carer travel saved by the proposed patches",
     synthetic: bool = False,
     estimate: bool = False,
-    min_count: int = 5,
+    min_count: int = MIN_COUNT,
 ) -> folium.Map:
-    """Choropleth of weekly travel minutes saved per area (patch or block).
+    """Choropleth of carer travel saved per area (patch or block), in hours a week.
 
-    ``areas`` needs ``patch_id`` or ``block_id``, ``people``, ``value`` and optionally
-    ``saved_travel_pct``, ``today_travel_min_lfl`` and ``proposed_travel_min_lfl`` (like-for-like
-    travel, ``savings.py``).
+    ``areas`` needs ``patch_id`` or ``block_id``, ``people``, ``value`` (weekly minutes saved) and
+    optionally ``name``, ``saved_travel_pct``, ``today_travel_min_lfl`` and
+    ``proposed_travel_min_lfl`` (like-for-like travel, ``savings.py``). Figures are withheld by
+    :func:`patchplan.publication.publishable`.
     """
     _require_areas(areas, "savings_map areas")
     key = "patch_id" if "patch_id" in areas.columns else "block_id"
     frame = areas.reset_index(drop=True)
-    cols = [
-        c
-        for c in (value, "saved_travel_pct", "today_travel_min_lfl", "proposed_travel_min_lfl")
-        if c in frame
-    ]
-    shown = suppress_small(frame, cols, min_count)
+    shown = publishable(frame, "people", keep=[key, "name"], id_column=key, min_count=min_count)
+    cols = [c for c in dict.fromkeys([value, *_SAVINGS_FIELDS]) if c in frame]
     for col in cols:
-        shown[f"{col}_text"] = shown[col].map(_fmt)
-    low, high = frame.loc[frame["people"] >= min_count, value].agg(["min", "max"]).fillna(0)
-    fill = {
-        k: _ramp(v if p >= min_count else float("nan"), low, high)
-        for k, v, p in zip(frame[key], frame[value], frame["people"], strict=True)
-    }
+        _, scale, digits, suffix = _SAVINGS_FIELDS.get(col, (col, 1.0, 0, ""))
+        shown[f"{col}_text"] = _shown(shown, col, scale=scale, digits=digits, suffix=suffix)
+    shown["lot"] = _lot_label(shown) if key == "patch_id" else shown[key]
+    low, high = shown[value].agg(["min", "max"]).fillna(0)
+    fill = dict(zip(shown[key], shown[value].map(lambda v: _ramp(v, low, high)), strict=True))
     fmap = _new_map(frame)
     _geojson(
         shown,
@@ -307,84 +423,105 @@ def savings_map(
             "fillColor": fill[f["properties"][key]],
             "color": "#444",
             "weight": 1,
-            "fillOpacity": 0.7,
+            "fillOpacity": 0.75,
         },
-        [key] + [f"{c}_text" for c in cols],
-        ["Area"] + [_SAVINGS_ALIASES.get(c, c) for c in cols],
+        ["lot"] + [f"{c}_text" for c in cols],
+        ["Area"] + [_SAVINGS_FIELDS.get(c, (c,))[0] for c in cols],
+        key=key,
     ).add_to(fmap)
+    roads = _orient(fmap, orientation)
+    if key == "patch_id":
+        hours = _shown(shown, value, scale=1 / 60) + " h a week saved"
+        _labels(fmap, frame, shown["lot"].map(html.escape) + "<br>" + hours.where(
+            ~shown["withheld"], "figures withheld"), "Lot labels")  # fmt: skip
     _title(
-        fmap,
-        title,
-        "Minutes of carer travel saved per week",
-        synthetic=synthetic,
-        estimate=estimate,
-    )
-    _legend(
-        fmap,
-        "Minutes saved a week",
-        [(f"{_fmt(high)} saved", _ramp(high, low, high)), ("no change", _ramp(0, low, high)),
-         (f"{_fmt(low)}", _ramp(low, low, high)), (f"withheld (<{min_count} people)", "#cccccc")],
+        fmap, title, "Hours of carer travel saved each week, like for like (all visits served)",
+        synthetic=synthetic, estimate=estimate,
     )  # fmt: skip
-    folium.LayerControl(collapsed=False).add_to(fmap)
+    items = [(f"{_fmt(high / 60)} hours a week saved", _ramp(high, low, high)),
+             ("no change", _ramp(0, low, high))]  # fmt: skip
+    if -low / 60 >= 0.5:
+        items.append((f"{_fmt(-low / 60)} hours a week more travel", _ramp(low, low, high)))
+    if shown["withheld"].any():
+        items.append((f"withheld (under {min_count} people, or to protect them)", WITHHELD_COLOUR))
+    _legend(fmap, "Carer travel saved", items, roads=roads)
+    folium.LayerControl(collapsed=True).add_to(fmap)
     return fmap
-
-
-_SAVINGS_ALIASES = {
-    "saved_travel_min": "Travel saved (min/week)",
-    "saved_travel_pct": "Travel saved (%)",
-    "today_travel_min_lfl": "Travel today (min/week)",
-    "proposed_travel_min_lfl": "Travel proposed (min/week)",
-}
 
 
 def walkability_map(
     patches: gpd.GeoDataFrame,
     *,
+    orientation: Orientation | None = None,
     title: str = "Can each patch be worked on foot?",
     synthetic: bool = False,
     estimate: bool = False,
+    min_count: int = MIN_COUNT,
 ) -> folium.Map:
     """Patches coloured by walking class, with the share of visits and care hours served on foot.
 
-    ``patches`` needs ``patch_id``, ``walk_class`` (walkable | mixed | car-dependent) and
-    ``walk_visit_share``, ``walk_hours_share`` (0–1); optionally ``walking_carers``.
+    ``patches`` needs ``patch_id``, ``people``, ``walk_class`` (walkable | mixed | car-dependent;
+    missing for a lot the walking test did not cover) and ``walk_visit_share``,
+    ``walk_hours_share`` (0–1); optionally ``name`` and ``walking_carers``. Give every lot, so the
+    figures withheld (:func:`patchplan.publication.publishable`) are the same as on the other maps.
     """
     _require_areas(patches, "walkability_map patches")
-    frame = patches.reset_index(drop=True).copy()
-    frame["visits_on_foot"] = (100 * frame["walk_visit_share"]).map(lambda v: f"{_fmt(v)}%")
-    frame["hours_on_foot"] = (100 * frame["walk_hours_share"]).map(lambda v: f"{_fmt(v)}%")
-    fields = ["patch_id", "walk_class", "visits_on_foot", "hours_on_foot"]
-    aliases = ["Patch", "Class", "Visits on foot", "Care hours on foot"]
-    if "walking_carers" in frame:
-        frame["walkers"] = frame["walking_carers"].map(_fmt)
+    frame = patches.reset_index(drop=True)
+    shown = publishable(frame, "people", keep=["patch_id", "name"], id_column="patch_id",
+                        min_count=min_count)  # fmt: skip
+    shown["lot"] = _lot_label(shown)
+    shown["visits_on_foot"] = _shown(shown, "walk_visit_share", scale=100, suffix="%")
+    shown["hours_on_foot"] = _shown(shown, "walk_hours_share", scale=100, suffix="%")
+    shown["class_text"] = (
+        shown["walk_class"].fillna("not assessed").where(~shown["withheld"], "withheld")
+    )
+    fields = ["lot", "class_text", "visits_on_foot", "hours_on_foot"]
+    aliases = ["Lot", "Walking class", "Visits on foot", "Care hours on foot"]
+    if "walking_carers" in shown:
+        shown["walkers"] = _shown(shown, "walking_carers")
         fields.append("walkers")
         aliases.append("Walking carers needed")
+    fill = {
+        pid: WITHHELD_COLOUR if hidden else WALK_CLASS_COLOURS.get(str(c), NOT_ASSESSED_COLOUR)
+        for pid, c, hidden in zip(shown["patch_id"], shown["walk_class"], shown["withheld"],
+                                  strict=True)
+    }  # fmt: skip
     fmap = _new_map(frame)
     _geojson(
-        frame,
+        shown,
         "Walking class",
         lambda f: {
-            "fillColor": WALK_CLASS_COLOURS.get(f["properties"]["walk_class"], "#999"),
-            "color": "#333", "weight": 1.5, "fillOpacity": 0.55,
+            "fillColor": fill[f["properties"]["patch_id"]],
+            "color": "#333", "weight": 1.5, "fillOpacity": 0.6,
         },
         fields,
         aliases,
     ).add_to(fmap)  # fmt: skip
+    roads = _orient(fmap, orientation)
     _labels(
         fmap,
         frame,
-        frame["patch_id"] + "<br>" + frame["visits_on_foot"] + " on foot",
-        "Patch labels",
+        shown["lot"].map(html.escape)
+        + "<br>"
+        + (shown["visits_on_foot"] + " of visits on foot").where(
+            ~shown["withheld"], "figures withheld"
+        ),
+        "Lot labels",
     )
     _title(
         fmap,
         title,
-        "Planned with walking carers first, then a mixed fleet",
+        "Share of visits walking carers reach (planned with walking carers first, then a mixed fleet)",
         synthetic=synthetic,
         estimate=estimate,
     )
-    _legend(fmap, "Walking class", [(k, v) for k, v in WALK_CLASS_COLOURS.items()])
-    folium.LayerControl(collapsed=False).add_to(fmap)
+    items = list(WALK_CLASS_COLOURS.items())
+    if (shown["class_text"] == "not assessed").any():
+        items.append(("not assessed (no visits on the day tested)", NOT_ASSESSED_COLOUR))
+    if shown["withheld"].any():
+        items.append((f"withheld (under {min_count} people, or to protect them)", WITHHELD_COLOUR))
+    _legend(fmap, "Walking class", items, roads=roads)
+    folium.LayerControl(collapsed=True).add_to(fmap)
     return fmap
 
 

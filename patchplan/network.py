@@ -731,3 +731,87 @@ def snap(
         },
         index=series.index,
     )
+
+
+# --------------------------------------------------------------------------------------------
+# orientation: what a map reader finds their way by
+
+PLACE_RANK = {"city": 0, "town": 1, "suburb": 2, "village": 3, "quarter": 4, "neighbourhood": 5,
+              "hamlet": 6}  # fmt: skip
+"""OSM ``place`` values read by :func:`place_names`, most important first."""
+
+MAIN_ROADS = ("motorway", "trunk", "primary")
+"""OSM highway classes :func:`main_roads` keeps (links are left out)."""
+
+
+def place_names(path: str | os.PathLike[str]) -> gpd.GeoDataFrame:
+    """Named places (cities, towns, suburbs, villages, …) from an ``.osm``/``.osm.pbf`` file.
+
+    Returns a GeoDataFrame ``name``, ``place`` (the OSM value), ``rank`` (0 = city, see
+    :data:`PLACE_RANK`), Point geometry in EPSG:27700, sorted by rank then name. Nodes only; a
+    place without a ``name`` is left out.
+
+    Raises
+    ------
+    NetworkError
+        The file is missing or unreadable.
+    """
+    import osmium
+
+    file = Path(path)
+    if not file.is_file():
+        raise NetworkError(f"{file}: OSM file not found")
+    rows = []
+    try:
+        nodes = osmium.FileProcessor(str(file), osmium.osm.NODE).with_filter(
+            osmium.filter.KeyFilter("place")
+        )
+        for node in nodes:
+            if not isinstance(node, osmium.osm.Node):
+                continue
+            kind, name = node.tags.get("place"), node.tags.get("name")
+            if kind in PLACE_RANK and name and node.location.valid():
+                rows.append((name, kind, PLACE_RANK[kind], node.location.lon, node.location.lat))
+    except RuntimeError as exc:
+        raise NetworkError(f"{file}: corrupt or unreadable OSM file ({exc})") from exc
+    frame = pd.DataFrame(rows, columns=["name", "place", "rank", "lon", "lat"])
+    points = gpd.points_from_xy(frame["lon"], frame["lat"], crs="EPSG:4326")
+    places = gpd.GeoDataFrame(frame.drop(columns=["lon", "lat"]), geometry=points).to_crs(CRS)
+    return places.sort_values(["rank", "name"], kind="stable").reset_index(drop=True)
+
+
+def main_roads(
+    graph: nx.MultiDiGraph, classes: Iterable[str] = MAIN_ROADS, simplify_m: float = 20.0
+) -> gpd.GeoDataFrame:
+    """The main roads of a network as merged, simplified lines, for orientation on maps.
+
+    Parameters
+    ----------
+    graph : a network from :func:`load_network` (EPSG:27700); the drive network has every road
+    classes : OSM highway classes to keep
+    simplify_m : tolerance for simplifying the lines, metres
+
+    Returns
+    -------
+    GeoDataFrame ``highway``, geometry (LineString), EPSG:27700; empty when no edge matches.
+    """
+    from shapely import line_merge, union_all
+
+    keep = set(classes)
+    lines: dict[str, list[LineString]] = {}
+    for u, v, data in graph.edges(data=True):
+        highway = _highway_of(data)
+        if highway not in keep:
+            continue
+        geom = data.get("geometry")
+        if geom is None:
+            a, b = graph.nodes[u], graph.nodes[v]
+            geom = LineString([(a["x"], a["y"]), (b["x"], b["y"])])
+        lines.setdefault(highway, []).append(geom)
+    rows = []
+    for highway in sorted(lines, key=list(classes).index):
+        merged = line_merge(union_all(lines[highway])).simplify(simplify_m)
+        parts = getattr(merged, "geoms", [merged])
+        rows += [(highway, part) for part in parts if not part.is_empty]
+    frame = pd.DataFrame(rows, columns=["highway", "geometry"])
+    return gpd.GeoDataFrame(frame, geometry="geometry", crs=CRS)

@@ -1322,3 +1322,28 @@ def compare_layouts(
             "estimate": bool(overall["estimate"]),
         }
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("layout")
+
+
+def lot_names(place_hours: pd.DataFrame, top: int = 2) -> pd.Series:
+    """Each lot named after the places holding most of its care hours, e.g. "Firth Park & Shiregreen".
+
+    Parameters
+    ----------
+    place_hours : rows of ``patch_id``, ``place`` (a neighbourhood or ward, a town or village; blank
+        rows do not name their lot) and ``hours_week``, at any grain (blocks, people); rows of the
+        same lot and place are summed
+    top : most names per lot (names with no care hours are used only when none has any)
+
+    Returns
+    -------
+    Series ``patch_id`` → name, sorted by ``patch_id`` ("" for a lot with no named row).
+    """
+    frame = place_hours.dropna(subset=["place"])
+    frame = frame[frame["place"].astype(str).str.strip() != ""]
+    hours = frame.groupby(["patch_id", "place"], sort=True)["hours_week"].sum().reset_index()
+    busy = hours.groupby("patch_id")["hours_week"].transform("max") > 0
+    hours = hours[~busy | (hours["hours_week"] > 0)]
+    hours = hours.sort_values(["patch_id", "hours_week", "place"], ascending=[True, False, True])
+    names = hours.groupby("patch_id")["place"].apply(lambda p: " & ".join(p.head(top)))
+    patch_ids = pd.Index(sorted(place_hours["patch_id"].dropna().unique()), name="patch_id")
+    return names.reindex(patch_ids).fillna("").rename("name")

@@ -18,7 +18,19 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
-from patchplan import CRS, boundaries, demand, feasibility, patches, rounds, savings, workforce
+from patchplan import (
+    CRS,
+    baseline,
+    boundaries,
+    demand,
+    feasibility,
+    network,
+    patches,
+    publication,
+    rounds,
+    savings,
+    workforce,
+)
 from patchplan.errors import ScenarioError
 from patchplan.layout import LotLayout, check_layout, lock_pairs
 from patchplan.matrix import StraightLineTravel, TravelTimes
@@ -41,6 +53,8 @@ class StudyInputs:
     practices: gpd.GeoDataFrame | None = None
     existing: gpd.GeoDataFrame | None = None
     reports: dict[str, object] = field(default_factory=dict)
+    places: gpd.GeoDataFrame | None = None
+    roads: gpd.GeoDataFrame | None = None
 
 
 @dataclass
@@ -66,11 +80,18 @@ class StudyResult:
     layouts: pd.DataFrame | None = None
     ranges: pd.DataFrame | None = None
     """Figures over several synthetic caseloads (``sweep.seed_ranges``), when run with seeds > 1."""
+    explained: pd.DataFrame | None = None
+    baseline: pd.DataFrame | None = None
 
     @property
     def estimate(self) -> bool:
         """True when travel comes from the straight-line estimate rather than a street network."""
         return any(t.estimate for t in self.inputs.travel.values())
+
+    @property
+    def disclosure(self) -> publication.Disclosure:
+        """Which lots' figures every published output withholds (``patchplan.publication``)."""
+        return publication.withheld_areas(self.summary["people"])
 
 
 # --------------------------------------------------------------------------------------------
@@ -109,7 +130,14 @@ def _town_inputs(scenario: Scenario) -> StudyInputs:
         travel=travel,
         practices=town.practices,
         existing=town.localities,
+        roads=_main_roads(travel),
     )
+
+
+def _main_roads(travel: dict[str, TravelTimes]) -> gpd.GeoDataFrame | None:
+    """Main roads of the drive network, for orientation on maps (None without a network)."""
+    graph = getattr(travel["drive"], "graph", None)
+    return None if graph is None else network.main_roads(graph)
 
 
 def _layer(scenario: Scenario, key: str, id_column: str, name_column: str | None = None):
@@ -176,15 +204,20 @@ def _file_inputs(scenario: Scenario) -> StudyInputs:
             settings=scenario.demand,
             seed=scenario.study.seed,
         )
+    travel = _file_travel(scenario)
+    network_file = scenario.input_path("network")
+    osm_file = network_file is not None and not network_file.name.lower().endswith(".graphml")
     return StudyInputs(
         areas=areas,
         pcns=pcns,
         neighbourhoods=neighbourhoods,
         demand=caseload,
-        travel=_file_travel(scenario),
+        travel=travel,
         practices=practices,
         existing=existing,
         reports=reports,
+        places=network.place_names(network_file) if osm_file and network_file else None,
+        roads=_main_roads(travel),
     )
 
 
@@ -272,11 +305,12 @@ def _tasks(
     travel: dict[str, TravelTimes],
     settings: workforce.WorkforceSettings,
     walking_share: float | pd.Series,
+    base_legs_unpaid: bool = False,
 ):
     """One rounds problem per provider and day: that provider's visits and carers.
 
     ``walking_share`` is one share for every provider, or a Series by ``patch_id`` (providers then
-    need a ``patch_id`` column).
+    need a ``patch_id`` column). ``base_legs_unpaid``: see :func:`workforce.carers_for`.
     """
     provider_of = allocation.set_index("person_id")["provider_id"]
     with_provider = visits.assign(provider_id=visits["person_id"].map(provider_of))
@@ -291,7 +325,12 @@ def _tasks(
         for day in sorted(mine["day"].unique()):
             day_visits = mine[mine["day"] == day].drop(columns="provider_id")
             carers = workforce.carers_for(
-                day_visits, provider.provider_id, provider.geometry, settings, share
+                day_visits,
+                provider.provider_id,
+                provider.geometry,
+                settings,
+                share,
+                base_legs_unpaid,
             )
             tasks.append((day_visits, carers, travel))
     return tasks
@@ -305,8 +344,15 @@ def plan_arrangement(
     scenario: Scenario,
     walking_share: float | pd.Series,
 ) -> rounds.RoundsResult:
-    """Rounds for every provider and day of one arrangement (today's or the proposed)."""
-    tasks = _tasks(visits, allocation, providers, travel, scenario.workforce, walking_share)
+    """Rounds for every provider and day of one arrangement (today's or the proposed).
+
+    A carer's day follows what pay counts: when travel from and back to base is unpaid
+    (``[savings] base_legs = false``) it may start before and end after the shift for it.
+    """
+    tasks = _tasks(
+        visits, allocation, providers, travel, scenario.workforce, walking_share,
+        base_legs_unpaid=not scenario.savings.base_legs,
+    )  # fmt: skip
     results = rounds.plan_many(tasks, scenario.rounds)
     return rounds.combine_results(results, scenario.rounds)
 
@@ -382,11 +428,17 @@ def summarise(
     walking: pd.DataFrame,
     savings_table: pd.DataFrame,
     providers: gpd.GeoDataFrame,
+    names: pd.Series | None = None,
 ) -> pd.DataFrame:
-    """One row per patch: hours, people, providers, travel today and proposed, walking class."""
+    """One row per patch: name, hours, people, providers, travel today and proposed, walking class.
+
+    ``names`` (``patch_id`` → the places a lot covers, :func:`patches.lot_names`) fills ``name``.
+    """
     table = design.patches.drop(columns="geometry").set_index("patch_id")[
         ["hours_week", "people", "n_blocks", "pcn_ids"]
     ]
+    if names is not None:
+        table.insert(0, "name", names.reindex(table.index).fillna(""))
     table["providers"] = providers.groupby("patch_id").size()
     cols = [
         "today_travel_min_lfl", "proposed_travel_min_lfl", "today_visits_served",
@@ -408,6 +460,53 @@ def summarise(
             total[col] = np.average(table[col].fillna(0), weights=table["hours_week"])
     table.loc["total"] = total
     return table
+
+
+def place_hours(
+    blocks: gpd.GeoDataFrame, layout: pd.Series, block_demand: pd.DataFrame, inputs: StudyInputs
+) -> pd.DataFrame:
+    """Care hours a week by lot and place, to name lots by (:func:`patches.lot_names`).
+
+    With a named neighbourhood layer, each block's hours count for its neighbourhood. Otherwise
+    each person's hours count for the OSM place (city, town, suburb or village) nearest their home.
+    Without either, there are no places (an empty table).
+
+    Returns a DataFrame ``patch_id``, ``place``, ``hours_week``.
+    """
+    columns = ["patch_id", "place", "hours_week"]
+    hoods = inputs.neighbourhoods
+    if hoods is not None and "name" in hoods.columns and "neighbourhood_id" in blocks.columns:
+        named = hoods.assign(id=hoods["id"].astype(str)).set_index("id")["name"]
+        named = named[named.astype(str) != named.index]  # ids standing in for names say nothing
+        if len(named):
+            ids = blocks.set_index("block_id")["neighbourhood_id"].astype(str)
+            return pd.DataFrame(
+                {
+                    "patch_id": layout.reindex(ids.index).to_numpy(),
+                    "place": ids.map(named).to_numpy(),
+                    "hours_week": block_demand["hours_week"]
+                    .reindex(ids.index)
+                    .fillna(0)
+                    .to_numpy(),
+                }
+            )
+    places = inputs.places
+    if places is None or places.empty:
+        return pd.DataFrame(columns=columns)
+    places = places.loc[places["rank"] <= network.PLACE_RANK["village"], ["name", "geometry"]]
+    visits = inputs.demand.visits
+    hours = (visits["duration"] * visits["carers"] / 60.0).groupby(visits["person_id"]).sum()
+    people = inputs.demand.people[["person_id", "geometry"]]
+    people = gpd.sjoin(people, blocks[["block_id", "geometry"]], predicate="within")
+    people = people.drop(columns="index_right").drop_duplicates("person_id")
+    people = gpd.sjoin_nearest(people, places, how="left").drop_duplicates("person_id")
+    return pd.DataFrame(
+        {
+            "patch_id": people["block_id"].map(layout).to_numpy(),
+            "place": people["name"].to_numpy(),
+            "hours_week": people["person_id"].map(hours).fillna(0).to_numpy(),
+        }
+    )
 
 
 def run(
@@ -508,7 +607,10 @@ def run(
         scenario.savings,
         len(scenario.study.days),
     )
-    summary = summarise(design, walking, savings_table, proposed_providers)
+    names = patches.lot_names(place_hours(blocks, design.layout, block_demand, inputs))
+    summary = summarise(design, walking, savings_table, proposed_providers, names)
+    explained = savings.explain(savings_table, scenario.savings, scenario.baseline)
+    calibration = baseline.calibration(savings_table, scenario.baseline)
     unserved = pd.concat([outside.assign(arrangement="both"), proposed.unserved.assign(arrangement="proposed"),
                           today.unserved.assign(arrangement="today")], ignore_index=True)  # fmt: skip
     lap("savings")
@@ -530,4 +632,6 @@ def run(
         timings_s=timings,
         existing_layout=existing_layout,
         layouts=layouts,
+        explained=explained,
+        baseline=calibration,
     )

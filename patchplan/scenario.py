@@ -12,6 +12,7 @@ Each TOML table maps onto the settings dataclass of the stage that owns it, by f
     [workforce]    workforce.WorkforceSettings
     [savings]      savings.SavingsSettings
     [sweep]        sweep.SweepSettings  (what-if studies: ``patchplan sweep``)
+    [baseline]     baseline.BaselineSettings
     [outputs]      OutputSettings       (this module)
 
 A key that is not a field, or a value of the wrong type, is a :class:`ScenarioError` naming the file,
@@ -113,8 +114,10 @@ class OutputSettings:
 
     Attributes
     ----------
-    dir : output folder (relative to the working directory)
-    maps_dir : folder for the HTML maps
+    dir : output folder (relative to the working directory); a study writes to
+        ``<dir>/<name>/published`` and ``<dir>/<name>/INTERNAL``
+    maps_dir : folder for the published HTML maps ("" = ``<dir>/<name>/published/maps``); the
+        INTERNAL rounds map always goes to the INTERNAL folder
     internal_maps : also write the INTERNAL rounds map (shows individual visit locations)
     round_sheets : also write carers' run sheets, GPX tracks, Excel-friendly rounds and rotas and
         the planner's map, under ``<dir>/<name>/INTERNAL/rounds`` (they locate individual homes)
@@ -124,7 +127,7 @@ class OutputSettings:
     """
 
     dir: str = "outputs"
-    maps_dir: str = "outputs/maps"
+    maps_dir: str = ""
     internal_maps: bool = True
     round_sheets: bool = True
     gpx_week_start: str = "2024-01-01"
@@ -155,6 +158,7 @@ SECTIONS: dict[str, tuple[str, str]] = {
     "workforce": ("patchplan.workforce", "WorkforceSettings"),
     "savings": ("patchplan.savings", "SavingsSettings"),
     "sweep": ("patchplan.sweep", "SweepSettings"),
+    "baseline": ("patchplan.baseline", "BaselineSettings"),
     "outputs": ("patchplan.scenario", "OutputSettings"),
 }
 
@@ -265,6 +269,7 @@ class Scenario:
     workforce: Any = None
     savings: Any = None
     sweep: Any = None
+    baseline: Any = None
     outputs: OutputSettings = field(default_factory=OutputSettings)
     path: Path | None = None
 

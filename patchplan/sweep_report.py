@@ -603,8 +603,8 @@ def ranges_section(ranges: pd.DataFrame) -> str:
         )
         + f"<p>The same scenario was run on {seeds} caseloads drawn from the same small-area "
         "pattern with different seeds; each run also re-designs the lots. The range is the "
-        f"{BAND[0]:.0f}th to {BAND[1]:.0f}th percentile. Per-lot ranges are in "
-        "<code>ranges.csv</code>.</p>"
+        f"{BAND[0]:.0f}th to {BAND[1]:.0f}th percentile. Per-lot ranges are in the INTERNAL "
+        "<code>ranges-INTERNAL.csv</code> (not for publication).</p>"
         + (
             f"<p>{len(failures)} of {seeds} caseloads failed and are left out of the ranges:</p>"
             "<ul>" + "".join(f"<li>{html.escape(f)}</li>" for f in failures) + "</ul>"

@@ -6,8 +6,15 @@ Two arrangements are modelled with the same visits so the rounds solver can comp
   placed with one provider at random in proportion to market share, every carer driving. This is how
   English home care was commissioned before patch-based contracts (Sheffield had dozens of providers
   working citywide before 2024).
-* **proposed** (:func:`patch_allocation`): 2–3 providers per patch, each based inside its patch, people
-  shared among them, and a mixed workforce in which a share of carers walk.
+* **proposed** (:func:`patch_allocation`): 2–3 providers per patch, each with an office where a
+  provider would put one (:func:`office_site`: the home address in the patch with the most people
+  within ``office_radius_m``, i.e. in its main built-up area, never a centroid on open land),
+  people shared among them, and a mixed workforce in which a share of carers walk.
+
+When the journeys from base to the first visit and back from the last are not paid (``[savings]
+base_legs = false``, as UK home-care pay counts travel), :func:`carers_for` lets a carer's day start
+up to ``unpaid_travel_min`` before the shift and end as long after it, so no visit is dropped only
+because its carer could not get there from, or back to, a distant base within the shift.
 
 Tables (see ``docs/data-contracts.md``):
 
@@ -29,6 +36,7 @@ from dataclasses import dataclass
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+from scipy.spatial import cKDTree
 from shapely.geometry import Point
 
 from patchplan import CRS
@@ -74,6 +82,14 @@ class WorkforceSettings:
         the provider's visits (:func:`local_homes`), as non-driving carers recruited from the
         neighbourhood do; drivers start at the provider's office. When False, everyone starts at
         the office, and a walker can only serve visits within a walk of it.
+    office_radius_m : a proposed provider's office is the home address in its patch with the most
+        people within this distance, metres (:func:`office_site`)
+    unpaid_travel_min : when the journeys from base to the first visit and back from the last are
+        unpaid (``carers_for(..., base_legs_unpaid=True)``), minutes a carer's day may start before
+        the shift and end after it for them. The rounds model bounds the whole day, base legs
+        included, so a visit could in principle use this time too; with the default shifts and
+        visit windows none can (no window opens before 07:00, the late shift cannot reach a lunch
+        call, and the next window after the early shift opens at 16:00).
     """
 
     providers_today: int = 0
@@ -87,6 +103,8 @@ class WorkforceSettings:
     spare_carers: int = 1
     peak_hour_sizing: bool = True
     walkers_live_locally: bool = True
+    office_radius_m: float = 1500.0
+    unpaid_travel_min: int = 60
 
 
 _CARER_ID = re.compile(r"^(?P<provider>.+)-s(?P<shift>\d+)-(?P<number>\d+)$")
@@ -120,6 +138,25 @@ def _base_points(people: gpd.GeoDataFrame, count: int, rng: np.random.Generator)
     xy = np.column_stack([people.geometry.x.to_numpy()[picks], people.geometry.y.to_numpy()[picks]])
     xy = xy + rng.uniform(-200, 200, size=xy.shape)
     return gpd.GeoSeries(gpd.points_from_xy(xy[:, 0], xy[:, 1]), crs=CRS)
+
+
+def office_site(homes: gpd.GeoSeries, radius_m: float = 1500.0) -> Point | None:
+    """Where a provider would put its office: the home with the most other homes within ``radius_m``.
+
+    Ties go to the home with the smallest total distance to all the others (the medoid), then to
+    the first listed. The office is thus an address in the area's main built-up part, on its
+    streets, rather than a centroid that can fall on open land. None when there are no homes.
+    EPSG:27700, metres.
+    """
+    if len(homes) == 0:
+        return None
+    xy = np.column_stack([homes.x.to_numpy(), homes.y.to_numpy()])
+    nearby = np.asarray(cKDTree(xy).query_ball_point(xy, radius_m, return_length=True))
+    best = np.flatnonzero(nearby == nearby.max())
+    if len(best) > 1:
+        spread = np.linalg.norm(xy[best, None, :] - xy[None, :, :], axis=2).sum(axis=1)
+        best = best[np.argsort(spread, kind="stable")]
+    return Point(xy[best[0]])
 
 
 def _office_near(centre: Point, i: int, count: int, area) -> Point:
@@ -166,14 +203,18 @@ def patch_allocation(
 ) -> tuple[pd.DataFrame, gpd.GeoDataFrame]:
     """The proposed arrangement: each patch's people shared among its providers, based in the patch.
 
-    ``person_patch`` maps ``person_id`` to ``patch_id``. Each provider's base is a point inside its
-    patch (the patch's representative point, spread a little so providers do not share an office).
+    ``person_patch`` maps ``person_id`` to ``patch_id``. The first provider's office is the
+    patch's :func:`office_site` over its people's homes (the patch's representative point when it
+    has none); the others sit 150 m around it, inside the patch, so providers do not share an
+    office.
     """
     rng = np.random.default_rng([seed, 202])
     rows, bases, alloc = [], [], []
     for patch in patches.sort_values("patch_id").itertuples():
         inside = people[person_patch.reindex(people["person_id"]).to_numpy() == patch.patch_id]
-        centre = patch.geometry.representative_point()
+        centre = office_site(inside.geometry, settings.office_radius_m)
+        if centre is None:
+            centre = patch.geometry.representative_point()
         ids = [f"{patch.patch_id}-{chr(65 + i)}" for i in range(settings.providers_per_patch)]
         for i, pid in enumerate(ids):
             rows.append({"provider_id": pid, "patch_id": patch.patch_id})
@@ -233,6 +274,7 @@ def carers_for(
     base,
     settings: WorkforceSettings,
     walking_share: float = 0.0,
+    base_legs_unpaid: bool = False,
 ) -> gpd.GeoDataFrame:
     """A provider's carers for one day: enough per shift for its visits there, plus spares.
 
@@ -241,8 +283,12 @@ def carers_for(
     least what its busiest hour needs (:func:`_busiest_hour` ÷ (60 × ``utilisation``)). ``walking_share`` of each shift's
     carers walk, the rest drive (rounded so that a share of 0.5 with one carer gives a driver).
     Drivers start at ``base``; walkers too, or at :func:`local_homes` over the shift's visits when
-    ``settings.walkers_live_locally``.
+    ``settings.walkers_live_locally``. With ``base_legs_unpaid`` (the journeys to the first visit
+    and home from the last are not paid), ``shift_start`` is brought forward and ``shift_end`` put
+    back by ``settings.unpaid_travel_min`` (``max_minutes`` grows by twice that), so neither journey
+    rules a visit out.
     """
+    extra = settings.unpaid_travel_min if base_legs_unpaid else 0
     rows, homes = [], []
     for s, (start, end) in enumerate(settings.shifts):
         in_shift = visits[(visits["earliest"] >= start) & (visits["earliest"] < end)]
@@ -260,9 +306,9 @@ def carers_for(
                 {
                     "carer_id": carer_id(provider, s + 1, i + 1),
                     "mode": "walk" if i < walkers else "drive",
-                    "shift_start": start,
-                    "shift_end": end,
-                    "max_minutes": end - start,
+                    "shift_start": start - extra,
+                    "shift_end": end + extra,
+                    "max_minutes": end - start + 2 * extra,
                     "break_earliest": start + settings.break_window[0],
                     "break_latest": start + settings.break_window[1],
                     "break_minutes": settings.break_minutes,

@@ -148,3 +148,42 @@ def tiny_town_file(tmp_path) -> Path:
     path = tmp_path / "tiny.toml"
     path.write_text(_tiny_town_toml(tmp_path))
     return path
+@pytest.fixture(scope="session")
+def small_lot_scenario():
+    """The synthetic town with 60 people and its lots fixed: lot P01 is one neighbourhood of 4
+    people, P02 the western PCN, P03 the rest (a generated case for the privacy and report tests).
+    """
+    import networkx as nx
+
+    from patchplan import boundaries, demand, pipeline
+    from patchplan.scenario import Scenario
+
+    scenario = Scenario.example("demo").replace(
+        study={"name": "small-lot"},
+        demand={"people": 60, "hours_week": 936.0},
+        rounds={"time_limit_s": 8.0, "solution_limit": 200, "seed_iterations": 200},
+        feasibility={"time_limit_s": 4.0, "solution_limit": 100},
+    )
+    inputs = pipeline.load_inputs(scenario)
+    blocks = pipeline.make_blocks(inputs, scenario)
+    adjacency = boundaries.block_adjacency(blocks)
+    people = demand.demand_by_area(inputs.demand, blocks, id_column="block_id")["people"]
+    west = [b for b in blocks["block_id"] if b.startswith("PCN-W")]
+    east = [b for b in blocks["block_id"] if b not in west]
+    small = next(
+        b for b in east
+        if people.get(b, 0) == 4 and nx.is_connected(adjacency.subgraph(set(east) - {b}))
+    )  # fmt: skip
+    locked = {b: "P01" if b == small else "P02" if b in west else "P03" for b in blocks["block_id"]}
+    return scenario.replace(
+        patches={
+            "k": 3,
+            "locked": locked,
+            "balance_tolerance": 0.99,
+            "pcn_policy": "free",
+            "time_limit_s": 2.0,
+            # local search only: with every block locked, the CP-SAT path returned a layout that
+            # broke the locks (PatchDesignError "locks: a locked block is not in P03")
+            "exact_max_blocks": 0,
+        },
+    )

@@ -28,6 +28,7 @@ def scenario() -> Scenario:
         demand={"people": 120, "hours_week": 1872.0},
         rounds={"time_limit_s": 8.0, "solution_limit": 400, "seed_iterations": 500},
         feasibility={"time_limit_s": 4.0, "solution_limit": 200},
+        outputs={"maps_dir": ""},  # the default layout: published maps beside the report
     )
 
 
@@ -39,7 +40,7 @@ def result(scenario):
 @pytest.fixture(scope="module")
 def outputs(result, tmp_path_factory):
     root = tmp_path_factory.mktemp("out")
-    return write_outputs(result, root / "outputs", root / "maps")
+    return write_outputs(result, root / "outputs")
 
 
 def test_every_block_lands_in_exactly_one_patch(result):
@@ -128,11 +129,22 @@ def test_same_seed_same_patches_and_rounds(result, scenario):
 
 
 def test_outputs_are_written(outputs):
-    for key in ("map-lots", "map-savings", "report", "patches", "savings", "unserved", "gpkg"):
+    for key in ("map-lots", "map-savings", "report", "patches", "savings", "unserved-INTERNAL",
+                "gpkg", "explained", "baseline"):  # fmt: skip
         assert outputs[key].exists() and outputs[key].stat().st_size > 0, key
     report = outputs["report"].read_text()
     assert "SYNTHETIC" in report
     assert "GHG Conversion Factors" in report and "HMRC" in report  # factors cite their sources
+
+
+def test_published_and_internal_outputs_are_separated_by_folder_and_name(outputs):
+    for key, path in outputs.items():
+        internal = "INTERNAL" in key
+        assert ("INTERNAL" in path.name) == internal, key
+        assert ("INTERNAL" in path.parent.parts) == internal, key
+        assert ("published" in path.parent.parts) == (not internal), key
+    assert "NOT FOR PUBLICATION" in outputs["map-rounds-INTERNAL"].read_text()
+    assert "NOT FOR PUBLICATION" in outputs["readme-INTERNAL"].read_text()
 
 
 def test_proposed_lots_are_scored_beside_todays_areas(result, outputs):

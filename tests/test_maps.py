@@ -47,7 +47,7 @@ def test_lots_map_opens_without_errors_and_has_its_layers(tmp_path, open_page, l
     assert console_errors == []
     assert page.evaluate("typeof L") == "object"  # Leaflet came from the file itself
     assert all("leaflet" not in url for url in remote)  # nothing but tiles was fetched
-    labels = page.locator(".leaflet-control-layers-overlays label").all_inner_texts()
+    labels = page.locator(".leaflet-control-layers-overlays label").all_text_contents()
     assert any("Patches" in t for t in labels)
     assert any("PCN boundaries" in t for t in labels)
     assert any("Neighbourhoods" in t for t in labels)
@@ -59,10 +59,41 @@ def test_lots_map_opens_without_errors_and_has_its_layers(tmp_path, open_page, l
 
 
 def test_small_counts_are_withheld_on_published_maps(tmp_path, lots):
+    """The lot of 3 people is withheld, and the next smallest with it (else 3 = total − the rest)."""
     html = maps.lots_map(lots).get_root().render()
-    assert '"persons": "<5"' in html or '"persons": "\\u003c5"' in html
-    assert '"hours": "withheld"' in html
-    assert '"hours": "30"' not in html
+    assert html.count('"persons": "withheld"') == 2 and html.count('"hours": "withheld"') == 2
+    assert '"hours": "30"' not in html and '"hours": "900"' not in html
+    assert '"persons": "80"' in html  # the largest lot is shown
+    walk = lots.assign(walk_class=["walkable", "mixed", "car-dependent"],
+                       walk_visit_share=[0.9, 0.6, 0.1], walk_hours_share=[0.9, 0.5, 0.1])  # fmt: skip
+    html = maps.walkability_map(walk).get_root().render()
+    assert html.count('"class_text": "withheld"') == 2 and 'car-dependent"' not in html
+
+
+def test_every_map_carries_the_credits_and_colour_blind_safe_colours(lots, town):
+    from patchplan.network import load_network, main_roads
+
+    roads = main_roads(load_network(town.streets, "drive"))
+    places = town.neighbourhoods.assign(geometry=town.neighbourhoods.representative_point())
+    orient = maps.Orientation(roads=roads, places=places)
+    saved = lots.assign(saved_travel_min=[600.0, -40.0, 10.0])
+    built = [
+        maps.lots_map(lots, orientation=orient),
+        maps.savings_map(saved, orientation=orient),
+        maps.walkability_map(lots.assign(walk_class="mixed", walk_visit_share=0.6,
+                                         walk_hours_share=0.5), orientation=orient),
+    ]  # fmt: skip
+    for fmap in built:
+        html = fmap.get_root().render()
+        for credit in maps.CREDITS:
+            assert credit in html
+        assert "Main road" in html and town.neighbourhoods["name"].iloc[0] in html
+    savings = built[1].get_root().render()
+    assert (
+        "10 hours a week saved" in savings and "minutes" not in savings.split("pp-legend")[-1][:400]
+    )
+    for red_green in ("#1a9641", "#d7191c", "#1b9e77", "#66a61e"):
+        assert all(red_green not in m.get_root().render() for m in built)
 
 
 def test_published_maps_refuse_individual_points(lots):

@@ -358,3 +358,33 @@ def test_settings_from_a_toml_table_accept_a_speed_dict():
     assert settings.drive_speeds_kmh == (("primary", 60.0), ("residential", 25.0))
     with pytest.raises(NetworkError, match="walk_speed_kmh must be positive"):
         NetworkSettings(walk_speed_kmh=0)
+
+
+def test_place_names_come_from_the_osm_file_most_important_first(shared_data):
+    from patchplan.network import place_names
+
+    places = place_names(shared_data / RUTLAND)
+    assert places.crs.to_epsg() == 27700
+    towns = places[places["place"] == "town"]
+    assert sorted(towns["name"]) == ["Oakham", "Uppingham"]
+    assert list(places["rank"]) == sorted(places["rank"])  # towns before villages
+    assert (places["place"] == "village").sum() > 40
+    oakham = towns.set_index("name").geometry["Oakham"]
+    assert oakham.distance(Point(486_000, 308_800)) < 500  # Oakham's centre
+
+
+def test_main_roads_are_the_networks_trunk_and_primary_roads(rutland_drive):
+    from patchplan.network import main_roads
+
+    roads = main_roads(rutland_drive)
+    assert set(roads["highway"]) <= {"motorway", "trunk", "primary"}
+    assert {"trunk", "primary"} <= set(roads["highway"])  # the A1 and the A47/A6003
+    assert roads.geom_type.isin(["LineString"]).all()
+    assert 20_000 < roads.length.sum() < 500_000  # tens of km of main road in a small county
+
+
+def test_a_missing_osm_file_has_no_places(tmp_path):
+    from patchplan.network import place_names
+
+    with pytest.raises(NetworkError, match="not found"):
+        place_names(tmp_path / "nowhere.osm.pbf")

@@ -22,6 +22,7 @@ from patchplan.patches import (
     PatchSettings,
     derive_k,
     design_patches,
+    lot_names,
     score_patches,
     tradeoff_table,
 )
@@ -456,3 +457,15 @@ def test_rutland_has_one_pcn_so_nest_allows_only_one_patch(rutland):
     settings = PatchSettings(k=1, pcn_policy="nest", exact_max_blocks=0)
     one = design_patches(blocks, graph, demand, travel, settings)
     assert (one.layout == "P01").all()
+
+
+def test_lots_are_named_after_the_places_holding_most_of_their_care_hours():
+    hours = pd.DataFrame(
+        {
+            "patch_id": ["P01", "P01", "P01", "P02", "P02", "P03"],
+            "place": ["Firth Park", "Shiregreen", "Firth Park", "Moor", None, ""],
+            "hours_week": [10.0, 50.0, 30.0, 0.0, 0.0, 5.0],
+        }
+    )
+    names = lot_names(hours)
+    assert names.to_dict() == {"P01": "Shiregreen & Firth Park", "P02": "Moor", "P03": ""}

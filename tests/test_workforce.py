@@ -5,12 +5,18 @@ from __future__ import annotations
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-from shapely.geometry import Point
+from shapely.geometry import Point, box
 
 from patchplan import CRS
 from patchplan.matrix import StraightLineTravel
-from patchplan.rounds import RETURN, RoundsSettings, plan_rounds
-from patchplan.workforce import WorkforceSettings, carers_for, local_homes
+from patchplan.rounds import REASON_NO_WINDOW, RETURN, RoundsSettings, plan_rounds
+from patchplan.workforce import (
+    WorkforceSettings,
+    carers_for,
+    local_homes,
+    office_site,
+    patch_allocation,
+)
 
 TRAVEL = {"walk": StraightLineTravel("walk"), "drive": StraightLineTravel("drive")}
 
@@ -83,3 +89,60 @@ def test_a_shift_is_sized_for_its_busiest_hour():
     assert len(peak) == 19 + 1
     assert len(average) == 3 + 1
     assert (peak["shift_start"] == 420).all()
+
+
+def test_an_unpaid_drive_home_never_drops_a_late_visit():
+    """A bed call ending at 22:30, 12 km from the office: its carer cannot be back by the end of
+    the shift, which only matters when the drive home is paid."""
+    row = {"visit_id": "late", "person_id": "p", "day": 0, "earliest": 1320, "latest": 1320,
+           "duration": 30, "carers": 1, "skills": ""}  # fmt: skip
+    visits = gpd.GeoDataFrame([row], geometry=[Point(12_000.0, 0.0)], crs=CRS)
+    office = Point(0.0, 0.0)
+    paid = carers_for(visits, "A", office, WorkforceSettings())
+    unpaid = carers_for(visits, "A", office, WorkforceSettings(), base_legs_unpaid=True)
+    assert (unpaid["shift_start"] == paid["shift_start"] - 60).all()
+    assert (unpaid["shift_end"] == paid["shift_end"] + 60).all()
+    assert (unpaid["max_minutes"] == paid["max_minutes"] + 120).all()
+    dropped = plan_rounds(visits, paid, TRAVEL, RoundsSettings(time_limit_s=5.0))
+    assert dropped.unserved["reason"].tolist() == [REASON_NO_WINDOW]
+    served = plan_rounds(visits, unpaid, TRAVEL, RoundsSettings(time_limit_s=5.0))
+    assert served.unserved.empty
+    stop = served.rounds[served.rounds["visit_id"] == "late"].iloc[0]
+    assert stop["end"] == 1350  # the visit itself still ends with the shift
+
+
+def test_an_unpaid_drive_to_the_first_visit_never_drops_an_early_visit():
+    """A 07:00–07:15 call 20 km from the office: unreachable by 07:15 from a 07:00 start."""
+    row = {"visit_id": "early", "person_id": "p", "day": 0, "earliest": 420, "latest": 435,
+           "duration": 30, "carers": 1, "skills": ""}  # fmt: skip
+    visits = gpd.GeoDataFrame([row], geometry=[Point(20_000.0, 0.0)], crs=CRS)
+    office = Point(0.0, 0.0)
+    settings = RoundsSettings(time_limit_s=5.0)
+    paid = plan_rounds(
+        visits, carers_for(visits, "A", office, WorkforceSettings()), TRAVEL, settings
+    )
+    assert paid.unserved["reason"].tolist() == [REASON_NO_WINDOW]
+    unpaid = carers_for(visits, "A", office, WorkforceSettings(), base_legs_unpaid=True)
+    served = plan_rounds(visits, unpaid, TRAVEL, settings)
+    assert served.unserved.empty
+    assert served.rounds.loc[served.rounds["visit_id"] == "early", "start"].iloc[0] >= 420
+
+
+def test_offices_sit_at_an_address_in_the_patchs_main_built_up_area():
+    """A town of 40 homes and a village of 8, 6 km apart: the office is a town address, not the
+    centroid of everyone (which would lie in the fields between them)."""
+    rng = np.random.default_rng(5)
+    town = [Point(rng.uniform(0, 800), rng.uniform(0, 800)) for _ in range(40)]
+    village = [Point(6_000 + rng.uniform(0, 200), rng.uniform(0, 200)) for _ in range(8)]
+    homes = gpd.GeoSeries(town + village, crs=CRS)
+    office = office_site(homes)
+    assert any(office.equals(h) for h in town)
+    centroid = Point(homes.x.mean(), homes.y.mean())
+    assert office.distance(centroid) > 500
+    people = gpd.GeoDataFrame({"person_id": [f"p{i}" for i in range(len(homes))]},
+                              geometry=homes, crs=CRS)  # fmt: skip
+    patch = gpd.GeoDataFrame({"patch_id": ["P01"]}, geometry=[box(-100, -100, 6_300, 900)], crs=CRS)
+    person_patch = pd.Series("P01", index=people["person_id"])
+    _, providers = patch_allocation(people, person_patch, patch, WorkforceSettings())
+    assert providers.geometry.iloc[0].equals(office)
+    assert providers.geometry.iloc[1].distance(office) <= 150 + 1e-6
