@@ -946,12 +946,16 @@ def _cp_sat(
                 model.add_implication(x[i, c], x[c, c])
     model.add(sum(x[c, c] for c in range(n)) == k)
     if with_balance:
-        lo = math.ceil(prob.lower * sh - 1e-6)
-        hi = math.floor(prob.upper * sh + 1e-6)
+        # Hours are scaled to integers rounded down for the lower bound and up for the upper one,
+        # so a layout the model accepts keeps the true hours within the limits (rounding to the
+        # nearest let a patch 0.1 h over its limit through).
+        lo = math.ceil(prob.lower * sh - 1e-9)
+        hi = math.floor(prob.upper * sh + 1e-9)
+        h_lo = np.floor(ctx.hours * sh + 1e-9).astype(int)
+        h_hi = np.ceil(ctx.hours * sh - 1e-9).astype(int)
         for c in range(n):
-            load = sum(int(h[i]) * x[i, c] for i in range(n))
-            model.add(load >= lo * x[c, c])
-            model.add(load <= hi * x[c, c])
+            model.add(sum(int(h_lo[i]) * x[i, c] for i in range(n)) >= lo * x[c, c])
+            model.add(sum(int(h_hi[i]) * x[i, c] for i in range(n)) <= hi * x[c, c])
     arcs = [(i, j) for i in range(n) for j in ctx.neighbours[i]]
     for c in range(n):
         f = {a: model.new_int_var(0, n - 1, f"f{c}_{a[0]}_{a[1]}") for a in arcs}
