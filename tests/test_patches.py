@@ -189,6 +189,18 @@ def test_locked_blocks_and_seeds_stay_in_their_patches():
     assert_valid(design.layout, blocks, graph, demand, 3, 0.10)
 
 
+def test_the_exact_solver_keeps_locked_blocks_in_their_named_patches():
+    # every block locked to a layout the solver would otherwise number differently
+    blocks, graph, demand = grid_case(3, 3, seed=2)
+    first = design_patches(blocks, graph, demand, StraightLineTravel(), PatchSettings(k=3), seed=1)
+    swap = {"P01": "P03", "P02": "P01", "P03": "P02"}
+    locked = tuple((b, swap[p]) for b, p in first.layout.items())
+    settings = PatchSettings(k=3, locked=locked, balance_tolerance=0.5)
+    design = design_patches(blocks, graph, demand, StraightLineTravel(), settings, seed=1)
+    assert design.method.startswith("cp-sat")
+    assert all(design.layout[b] == p for b, p in locked)
+
+
 # --------------------------------------------------------------------------------------------------
 # Impossible requests
 
