@@ -62,6 +62,7 @@ import numpy as np
 import pandas as pd
 
 from patchplan.errors import PatchDesignError
+from patchplan.interrupts import stoppable
 from patchplan.matrix import TravelMatrix, TravelTimes
 
 PCN_POLICIES = ("nest", "align", "free")
@@ -1015,7 +1016,10 @@ def _cp_sat(
     solver.parameters.random_seed = int(seed)
     solver.parameters.max_deterministic_time = float(s.time_limit_s)
     solver.parameters.linearization_level = 2
-    status = solver.solve(model)
+    # CP-SAT would catch Ctrl-C itself and return its best solution as if nothing had happened
+    solver.parameters.catch_sigint_signal = False
+    with stoppable(solver.stop_search):
+        status = solver.solve(model)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return ("infeasible" if status == cp_model.INFEASIBLE else "unknown"), None, None
     centre_of = np.array([next(c for c in range(n) if solver.value(x[i, c])) for i in range(n)])
