@@ -41,6 +41,7 @@ from shapely.geometry import LineString
 from shapely.geometry.base import BaseGeometry
 
 from patchplan import CRS
+from patchplan._validate import at_least, collect, positive
 from patchplan.errors import NetworkError
 
 log = logging.getLogger(__name__)
@@ -140,13 +141,24 @@ class NetworkSettings:
             object.__setattr__(
                 self, "drive_speeds_kmh", tuple((str(k), float(v)) for k, v in speeds)
             )
-        for name in ("walk_speed_kmh", "cycle_speed_kmh", "access_speed_kmh"):
-            if getattr(self, name) <= 0:
-                raise NetworkError(f"[network] {name} must be positive, got {getattr(self, name)}")
-        if self.steps_penalty < 1:
-            raise NetworkError(
-                f"[network] steps_penalty must be at least 1, got {self.steps_penalty}"
-            )
+        problems = self.problems()
+        if problems:
+            raise NetworkError("[network] " + "; ".join(problems))
+
+    def problems(self) -> list[str]:
+        """Range problems of these settings, each naming its key (empty when valid)."""
+        return collect(
+            positive("walk_speed_kmh", self.walk_speed_kmh),
+            positive("cycle_speed_kmh", self.cycle_speed_kmh),
+            positive("access_speed_kmh", self.access_speed_kmh),
+            at_least("steps_penalty", self.steps_penalty, 1),
+            (positive(f"drive_speeds_kmh.{k}", v) for k, v in self.drive_speeds_kmh),
+            positive("drive_urban_factor", self.drive_urban_factor),
+            positive("drive_urban_limit_kmh", self.drive_urban_limit_kmh),
+            positive("drive_rural_factor", self.drive_rural_factor),
+            at_least("parking_min", self.parking_min, 0),
+            positive("snap_max_m", self.snap_max_m),
+        )
 
     def graph_key(self, mode: str) -> dict[str, Any]:
         """The settings that shape a ``mode`` graph's edges (and so its cache key)."""

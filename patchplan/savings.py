@@ -34,6 +34,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from patchplan._validate import at_least, between, collect, share
+
 METRES_PER_MILE = 1609.344
 RETURN_LEG = "<return>"
 
@@ -67,6 +69,16 @@ class SavingsSettings:
     care_share_of_paid_time: float = 0.8
     week_days: int = 7
     base_legs: bool = False
+
+    def problems(self) -> list[str]:
+        """Range problems of these settings, each naming its key (empty when valid)."""
+        return collect(
+            at_least("hourly_cost_gbp", self.hourly_cost_gbp, 0),
+            at_least("mileage_gbp_per_mile", self.mileage_gbp_per_mile, 0),
+            at_least("co2_kg_per_km", self.co2_kg_per_km, 0),
+            share("care_share_of_paid_time", self.care_share_of_paid_time),
+            between("week_days", self.week_days, 1, 7),
+        )
 
 
 def _attributed_legs(rounds: pd.DataFrame, visit_patch: pd.Series) -> pd.DataFrame:
