@@ -46,7 +46,7 @@ import pandas as pd
 import shapely
 from pyproj import Transformer
 
-from patchplan import CRS
+from patchplan import CRS, GB_EXTENT_M
 from patchplan._validate import at_least, between, collect, ordered, positive, share
 from patchplan.errors import DemandError
 
@@ -66,7 +66,7 @@ OUTSIDE = "<outside>"
 """Internal label for people inside none of the areas (reported in ``attrs``, never a row)."""
 
 # Great Britain in British National Grid (m) and WGS84 (degrees): coordinates outside are typos.
-_GB_EN = (0.0, 0.0, 700_000.0, 1_300_000.0)
+_GB_EN = GB_EXTENT_M
 _GB_LONLAT = (-9.0, 49.0, 2.5, 61.5)
 
 REJECT_COLUMNS = ["source", "row", "record_id", "reason", "kind"]
@@ -609,7 +609,9 @@ def load_demand(
     Demand
         Good people (each with at least one good visit) and good visits; ``rejects`` lists each
         bad row with its 1-based row number and reason. People rejected take their visits with
-        them (each visit rejected with a reason naming the person's row).
+        them (each visit rejected with a reason naming the person's row). ``summary`` holds
+        ``people_rows_read`` and ``visits_rows_read`` (with ``people_source``, ``visits_source``):
+        rows read = rows kept + rows rejected, for each file.
 
     Raises
     ------
@@ -661,6 +663,10 @@ def load_demand(
         "visits": len(good_visits),
         "hours_week": demand.hours_week,
         "rejected_rows": len(all_rejects),
+        "people_source": people_src,
+        "people_rows_read": len(people_table),
+        "visits_source": visits_src,
+        "visits_rows_read": len(visits_table),
     }
     return demand
 

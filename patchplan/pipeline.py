@@ -19,7 +19,10 @@ import numpy as np
 import pandas as pd
 
 from patchplan import CRS, boundaries, demand, feasibility, patches, rounds, savings, workforce
+from patchplan.account import InputsAccount, build_account
+from patchplan.checks import overlap_problem
 from patchplan.errors import ScenarioError
+from patchplan.interrupts import raise_if_interrupted
 from patchplan.matrix import StraightLineTravel, TravelTimes
 from patchplan.parallel import map_tasks
 from patchplan.scenario import Scenario
@@ -40,6 +43,7 @@ class StudyInputs:
     practices: gpd.GeoDataFrame | None = None
     existing: gpd.GeoDataFrame | None = None
     reports: dict[str, object] = field(default_factory=dict)
+    addresses: gpd.GeoDataFrame | None = None
 
 
 @dataclass
@@ -63,11 +67,30 @@ class StudyResult:
     timings_s: dict[str, float] = field(default_factory=dict)
     existing_layout: pd.Series | None = None
     layouts: pd.DataFrame | None = None
+    account: InputsAccount = field(default_factory=lambda: InputsAccount(()))
 
     @property
     def estimate(self) -> bool:
         """True when travel comes from the straight-line estimate rather than a street network."""
         return any(t.estimate for t in self.inputs.travel.values())
+
+    @property
+    def time_limit_reached(self) -> bool:
+        """True when a solver's wall-clock safety cap cut a search, so figures may vary by run."""
+        return bool(self.summary.get("time_limit_reached", pd.Series(dtype=float)).fillna(0).any())
+
+    @property
+    def time_limit_note(self) -> str:
+        """One sentence for every output when a safety cap was hit ("" otherwise)."""
+        if not self.time_limit_reached:
+            return ""
+        lots = [str(p) for p, v in self.summary["time_limit_reached"].items() if v and p != "total"]
+        where = f" (lots {', '.join(lots)})" if lots else ""
+        return (
+            f"A solver's wall-clock safety cap was reached{where}, so this machine's load may have "
+            "cut a search short and the figures may differ between runs with the same seed; raise "
+            "[rounds] and [feasibility] time_limit_s (or run on a quieter machine) for results that repeat."
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -115,7 +138,24 @@ def _layer(scenario: Scenario, key: str, id_column: str, name_column: str | None
         return None, None
     if not path.exists():
         raise ScenarioError(f"[inputs] {key}: file not found: {path}")
-    return boundaries.load_layer(path, id_column, name_column)
+    crs = getattr(scenario.inputs, f"{key}_crs") or None
+    return boundaries.load_layer(
+        path, id_column, name_column, crs, crs_key=f"[inputs] {key}_crs"
+    )
+
+
+def _must_overlap(scenario: Scenario, areas: gpd.GeoDataFrame, **layers) -> None:
+    """Every layer read overlaps the small areas (the study area), or a ScenarioError names each."""
+    study = areas.union_all()
+    label = f"areas {scenario.input_path('areas').name}"  # type: ignore[union-attr]
+    problems = [
+        found
+        for key, frame in layers.items()
+        if frame is not None and len(frame)
+        and (found := overlap_problem(key, scenario.input_path(key).name, frame.geometry, study, label))  # type: ignore[union-attr]
+    ]  # fmt: skip
+    if problems:
+        raise ScenarioError(*problems)
 
 
 def _file_travel(scenario: Scenario) -> dict[str, TravelTimes]:
@@ -134,7 +174,9 @@ def _file_inputs(scenario: Scenario) -> StudyInputs:
     reports: dict[str, object] = {"areas": area_report}
     practices = None
     if (path := scenario.input_path("practices")) is not None:
-        practices = gpd.read_file(path).to_crs(CRS)
+        practices = boundaries.load_points(
+            path, inp.practices_crs or None, crs_key="[inputs] practices_crs"
+        )
     if inp.pcn_column and inp.pcn_column not in areas.columns:
         # No area→PCN column (e.g. Rutland): each small area takes the PCN of the practice nearest
         # its representative point, the usual proxy for the CCG's best-match assignment.
@@ -158,12 +200,15 @@ def _file_inputs(scenario: Scenario) -> StudyInputs:
     )
     existing, reports["existing"] = _layer(scenario, "existing", inp.existing_id)
     people_path, visits_path = scenario.input_path("people"), scenario.input_path("visits")
+    address_path = scenario.input_path("addresses")
+    addresses = demand.load_postcodes(address_path) if address_path else None
+    if bool(people_path) != bool(visits_path):
+        raise ScenarioError(*inp.problems())  # people without visits, or the other way round
     if people_path and visits_path:
-        postcodes = scenario.input_path("addresses")
-        caseload = demand.load_demand(people_path, visits_path, postcodes=postcodes)
+        caseload = demand.load_demand(
+            people_path, visits_path, postcodes=addresses, crs=inp.people_crs or None
+        )
     else:
-        address_path = scenario.input_path("addresses")
-        addresses = demand.load_postcodes(address_path) if address_path else None
         caseload = demand.synthesise_demand(
             areas,
             population_column=inp.population_column,
@@ -172,6 +217,11 @@ def _file_inputs(scenario: Scenario) -> StudyInputs:
             settings=scenario.demand,
             seed=scenario.study.seed,
         )
+    _must_overlap(
+        scenario, areas, pcns=None if inp.pcn_column else pcns, neighbourhoods=neighbourhoods,
+        existing=existing, practices=practices, addresses=addresses,
+        people=caseload.people if people_path else None,
+    )  # fmt: skip
     return StudyInputs(
         areas=areas,
         pcns=pcns,
@@ -181,6 +231,7 @@ def _file_inputs(scenario: Scenario) -> StudyInputs:
         practices=practices,
         existing=existing,
         reports=reports,
+        addresses=addresses,
     )
 
 
@@ -301,10 +352,32 @@ def plan_arrangement(
     scenario: Scenario,
     walking_share: float | pd.Series,
 ) -> rounds.RoundsResult:
-    """Rounds for every provider and day of one arrangement (today's or the proposed)."""
+    """Rounds for every provider and day of one arrangement (today's or the proposed).
+
+    ``kpis["time_limit_reached"]`` is 1 when the wall-clock safety cap cut any provider-day's search.
+    """
+    return _planned(visits, allocation, providers, travel, scenario, walking_share)[0]
+
+
+def _planned(
+    visits: gpd.GeoDataFrame,
+    allocation: pd.DataFrame,
+    providers: gpd.GeoDataFrame,
+    travel: dict[str, TravelTimes],
+    scenario: Scenario,
+    walking_share: float | pd.Series,
+) -> tuple[rounds.RoundsResult, set[str]]:
+    """:func:`plan_arrangement`, and the providers whose search a safety cap cut."""
     tasks = _tasks(visits, allocation, providers, travel, scenario.workforce, walking_share)
     results = rounds.plan_many(tasks, scenario.rounds)
-    return rounds.combine_results(results, scenario.rounds)
+    combined = rounds.combine_results(results, scenario.rounds)
+    capped = {
+        str(carers["provider_id"].iloc[0])
+        for (_, carers, _), result in zip(tasks, results, strict=True)
+        if result.kpis.get("time_limit_reached") and len(carers)
+    }
+    combined.kpis["time_limit_reached"] = float(bool(capped))
+    return combined, capped
 
 
 WALKING_COLUMNS = {
@@ -378,8 +451,15 @@ def summarise(
     walking: pd.DataFrame,
     savings_table: pd.DataFrame,
     providers: gpd.GeoDataFrame,
+    capped_patches: Sequence[str] = (),
+    capped_elsewhere: bool = False,
 ) -> pd.DataFrame:
-    """One row per patch: hours, people, providers, travel today and proposed, walking class."""
+    """One row per patch: hours, people, providers, travel today and proposed, walking class.
+
+    ``time_limit_reached`` is 1 for a lot whose walking test or proposed rounds hit a wall-clock
+    safety cap (``capped_patches``, and the walking table's ``walk_time_limit_reached``), and for
+    the total when any search did (``capped_elsewhere`` for today's arrangement, which spans lots).
+    """
     table = design.patches.drop(columns="geometry").set_index("patch_id")[
         ["hours_week", "people", "n_blocks", "pcn_ids"]
     ]
@@ -402,6 +482,11 @@ def summarise(
     if "walk_visit_share" in table:
         for col in ("walk_visit_share", "walk_hours_share"):
             total[col] = np.average(table[col].fillna(0), weights=table["hours_week"])
+    capped = set(capped_patches)
+    if "walk_time_limit_reached" in walking:
+        capped |= set(walking.loc[walking["walk_time_limit_reached"] > 0, "patch_id"])
+    table["time_limit_reached"] = [float(p in capped) for p in table.index]
+    total["time_limit_reached"] = float(bool(capped) or capped_elsewhere)
     table.loc["total"] = total
     return table
 
@@ -418,6 +503,7 @@ def run(scenario: Scenario, progress: Progress | None = None) -> StudyResult:
         clock = now
         if progress:
             progress(f"{name}: {timings[name]:.1f} s")
+        raise_if_interrupted()  # a signal whose exception a solver's callback swallowed
 
     seed = scenario.study.seed
     inputs = load_inputs(scenario)
@@ -426,6 +512,12 @@ def run(scenario: Scenario, progress: Progress | None = None) -> StudyResult:
     blocks = make_blocks(inputs, scenario)
     adjacency = boundaries.block_adjacency(blocks)
     block_demand = demand.demand_by_area(inputs.demand, blocks, id_column="block_id")
+    account = build_account(
+        inputs.demand, block_demand,
+        {k: r for k, r in inputs.reports.items() if isinstance(r, boundaries.LayerReport)},
+        addresses=inputs.addresses, areas=inputs.areas,
+        population_column=scenario.inputs.population_column if scenario.inputs.source == "files" else None,
+    )  # fmt: skip
     lap("blocks")
 
     design = patches.design_patches(
@@ -452,7 +544,7 @@ def run(scenario: Scenario, progress: Progress | None = None) -> StudyResult:
     walking = walking_by_patch(planned, visit_patch, proposed_providers, inputs.travel, scenario)
     lap("walking feasibility")
 
-    proposed = plan_arrangement(
+    proposed, capped_proposed = _planned(
         planned,
         proposed_alloc,
         proposed_providers,
@@ -467,7 +559,9 @@ def run(scenario: Scenario, progress: Progress | None = None) -> StudyResult:
     today_alloc, today_providers = workforce.baseline_allocation(
         people_in, scenario.workforce, seed
     )
-    today = plan_arrangement(planned, today_alloc, today_providers, inputs.travel, scenario, 0.0)
+    today, capped_today = _planned(
+        planned, today_alloc, today_providers, inputs.travel, scenario, 0.0
+    )
     lap("rounds (today)")
 
     savings_table = savings.compare(
@@ -478,7 +572,12 @@ def run(scenario: Scenario, progress: Progress | None = None) -> StudyResult:
         scenario.savings,
         len(scenario.study.days),
     )
-    summary = summarise(design, walking, savings_table, proposed_providers)
+    patch_of_provider = proposed_providers.set_index("provider_id")["patch_id"]
+    summary = summarise(
+        design, walking, savings_table, proposed_providers,
+        capped_patches=sorted(patch_of_provider.reindex(sorted(capped_proposed)).dropna()),
+        capped_elsewhere=bool(capped_today),
+    )  # fmt: skip
     unserved = pd.concat([outside.assign(arrangement="both"), proposed.unserved.assign(arrangement="proposed"),
                           today.unserved.assign(arrangement="today")], ignore_index=True)  # fmt: skip
     lap("savings")
@@ -500,4 +599,5 @@ def run(scenario: Scenario, progress: Progress | None = None) -> StudyResult:
         timings_s=timings,
         existing_layout=existing_layout,
         layouts=layouts,
+        account=account,
     )

@@ -8,7 +8,8 @@
 ``<maps_dir>/<name>-rounds-INTERNAL.html`` carers' rounds, street by street (internal only)
 ``<out_dir>/<name>/report.html``           the committee page (embeds the published maps)
 ``<out_dir>/<name>/*.csv``                 patches, blocks, savings, rounds, unserved, rejects,
-                                           layouts (proposed lots against today's areas)
+                                           layouts (proposed lots against today's areas),
+                                           inputs-account (every input row kept or left out)
 ``<out_dir>/<name>/<name>.gpkg``           patches and blocks layers for QGIS
 
 Published outputs hold only area-level figures with counts under 5 people withheld.
@@ -207,6 +208,8 @@ def report_html(result: StudyResult, map_files: dict[str, Path], report_dir: Pat
         flags.append(
             "Travel times are a STRAIGHT-LINE ESTIMATE (crow-fly distance × circuity at mode speed), not a street network."
         )
+    if result.time_limit_note:
+        flags.append(result.time_limit_note)
     headline = [
         ("Proposed lots", f"{len(result.design.patches)}"),
         ("Care hours a week", f"{total['care_hours']:,.0f}"),
@@ -287,11 +290,32 @@ iframe{{width:100%;height:520px;border:1px solid #ccc;border-radius:6px}} .src{{
 <h2>Method</h2><p>{html.escape(method)}</p>
 <p>{html.escape(study.notes)}</p>
 <h2>Visits not planned</h2>{_table_html(unserved) if len(unserved) else "<p>None: every visit was planned in both arrangements.</p>"}
+{inputs_account_section(result)}
 <h2>Assumptions</h2>{_table_html(_assumptions(result))}
 <p>Sources of the savings factors:</p><ul>{"".join(f"<li><code>{html.escape(k)}</code>: {html.escape(s)}</li>" for k, s in FACTOR_SOURCES)}</ul>
 <h2>Data</h2><ul>{"".join(f"<li>{html.escape(a)}</li>" for a in ATTRIBUTIONS)}</ul>
 <p class="src">Made with patchplan. Runtime: {sum(result.timings_s.values()):.0f} s.</p>
 </body></html>"""
+
+
+# --- inputs account (issue #16): a self-contained section ---------------------------------------
+
+
+def inputs_account_section(result: StudyResult) -> str:
+    """The inputs account as a report section: every input row kept or left out, and why."""
+    account = result.account
+    left_out = account.left_out()
+    lead = (
+        f"{left_out:,} input rows, people or visits were left out; each is counted below by reason."
+        if left_out
+        else "No input row, person or visit was left out."
+    )
+    caption = (
+        "Rows read = accepted + rejected; people and visits = inside the blocks + outside every "
+        "block; boundary repairs, overlaps and gaps with their areas (rejected rows are listed "
+        "in rejects.csv)."
+    )
+    return f"<h2>Inputs account</h2><p>{html.escape(lead)}</p>{account.to_html(caption)}"
 
 
 def write_outputs(
@@ -322,6 +346,7 @@ def write_outputs(
         "unserved": result.unserved,
         **({"layouts": result.layouts.reset_index()} if result.layouts is not None else {}),
         "rejects": result.inputs.demand.rejects,
+        "inputs-account": result.account.table(),
     }
     for key, frame in tables.items():
         written[key] = io.write_csv(frame, out / f"{key}.csv")
