@@ -150,7 +150,7 @@ class PatchSettings:
             positive("walk_speed_kmh", self.walk_speed_kmh),
             unique("seeds", self.seeds),
             None
-            if not self.k or len(self.seeds) <= self.k
+            if self.k <= 0 or len(self.seeds) <= self.k
             else f"seeds lists {len(self.seeds)} blocks but k is {self.k} (one seed per patch)",
         )  # fmt: skip
 
