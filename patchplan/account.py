@@ -14,7 +14,9 @@ the report. Nothing leaves the totals without a line here:
 
 Table (``InputsAccount.table()``, ``docs/data-contracts.md``): ``input``, ``source`` (file name,
 or ``synthetic``), ``measure``, ``reason`` (why rows were rejected, "" otherwise), ``count``,
-``area_m2`` (NaN where no area applies), ``detail`` (the largest items, ids and areas).
+``area_m2`` (NaN where no area applies), ``detail`` (row numbers of rejected rows; the largest
+boundary items with their ids and areas). No line names a person or a postcode: the account is
+published in the report (``rejects.csv`` has the rows themselves, for analysts).
 """
 
 from __future__ import annotations
@@ -78,12 +80,12 @@ class InputsAccount:
 
     def count(self, input: str, measure: str, reason: str | None = None) -> int:
         """The total ``count`` of ``input``'s lines with ``measure`` (and ``reason`` when given)."""
+        if reason is None:
+            return self.total(measure, input)
         return sum(
             line.count
             for line in self.lines
-            if line.input == input
-            and line.measure == measure
-            and (reason is None or line.reason == reason)
+            if line.input == input and line.measure == measure and line.reason == reason
         )
 
     def imbalances(self) -> list[str]:
@@ -104,9 +106,13 @@ class InputsAccount:
                 found.append(f"{input}: {made} kept but {placed} inside or outside the blocks")
         return found
 
-    def left_out(self) -> int:
-        """Rows rejected plus people and visits outside every block."""
-        return sum(line.count for line in self.lines if line.measure in (REJECTED, OUTSIDE))
+    def total(self, measure: str, input: str | None = None) -> int:
+        """The total ``count`` of the lines with ``measure`` (of one ``input``, or of all)."""
+        return sum(
+            line.count
+            for line in self.lines
+            if line.measure == measure and (input is None or line.input == input)
+        )
 
     def to_html(self, caption: str) -> str:
         """The account as an HTML table with ``caption`` (areas in hectares)."""
@@ -137,8 +143,11 @@ def _rows(
     if len(rejects):
         by_kind = rejects.groupby("kind", sort=True)
         for kind, group in by_kind:
-            example = f"e.g. row {group['row'].iloc[0]}: {group['reason'].iloc[0]}"
-            lines.append(AccountLine(input, source, REJECTED, len(group), str(kind), detail=example))
+            rows = ", ".join(map(str, group["row"].iloc[:DETAIL_ITEMS]))
+            more = f" … {len(group) - DETAIL_ITEMS} more" if len(group) > DETAIL_ITEMS else ""
+            lines.append(
+                AccountLine(input, source, REJECTED, len(group), str(kind), detail=f"rows {rows}{more}")
+            )
     return lines
 
 
@@ -162,19 +171,16 @@ def _caseload(demand: Demand) -> list[AccountLine]:
 def _outside(demand: Demand, block_demand: pd.DataFrame) -> list[AccountLine]:
     source = str(demand.summary.get("people_source", "synthetic"))
     visits_source = str(demand.summary.get("visits_source", "synthetic"))
-    outside_people = list(block_demand.attrs.get("outside_people", []))
+    outside_people = len(block_demand.attrs.get("outside_people", []))
     outside_visits = int(block_demand.attrs.get("outside_visits", 0))
     hours = float(block_demand.attrs.get("outside_hours_week", 0.0))
-    shown = ", ".join(map(str, outside_people[:DETAIL_ITEMS]))
-    more = f" … {len(outside_people) - DETAIL_ITEMS} more" if len(outside_people) > DETAIL_ITEMS else ""
+    detail = f"{hours:,.1f} care hours a week" if outside_visits else ""
     return [
-        AccountLine("people", source, INSIDE, len(demand.people) - len(outside_people)),
-        AccountLine("people", source, OUTSIDE, len(outside_people),
-                    detail=f"person_id {shown}{more}" if outside_people else ""),
+        AccountLine("people", source, INSIDE, len(demand.people) - outside_people),
+        AccountLine("people", source, OUTSIDE, outside_people, detail=detail),
         AccountLine("visits", visits_source, INSIDE, len(demand.visits) - outside_visits),
-        AccountLine("visits", visits_source, OUTSIDE, outside_visits,
-                    detail=f"{hours:,.1f} care hours a week" if outside_visits else ""),
-    ]  # fmt: skip
+        AccountLine("visits", visits_source, OUTSIDE, outside_visits, detail=detail),
+    ]
 
 
 def _layer(input: str, report: LayerReport) -> list[AccountLine]:

@@ -304,11 +304,13 @@ iframe{{width:100%;height:520px;border:1px solid #ccc;border-radius:6px}} .src{{
 def inputs_account_section(result: StudyResult) -> str:
     """The inputs account as a report section: every input row kept or left out, and why."""
     account = result.account
-    left_out = account.left_out()
+    rejected = account.total("rejected")
+    outside = account.total("outside every block", "people")
     lead = (
-        f"{left_out:,} input rows, people or visits were left out; each is counted below by reason."
-        if left_out
-        else "No input row, person or visit was left out."
+        f"{rejected:,} input rows were rejected and {outside:,} people live outside every block; "
+        "each is counted below with the reason."
+        if rejected or outside
+        else "Every input row was used: none was rejected and nobody lives outside the blocks."
     )
     caption = (
         "Rows read = accepted + rejected; people and visits = inside the blocks + outside every "
