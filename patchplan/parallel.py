@@ -37,10 +37,13 @@ def map_tasks(fn: Callable[[T], R], tasks: Sequence[T], workers: int) -> list[R]
 
 def _end(pool: ProcessPoolExecutor) -> None:
     """Cancel what has not started and end the workers now (Python 3.14 has this built in)."""
-    pool.shutdown(wait=False, cancel_futures=True)
     terminate = getattr(pool, "terminate_workers", None)
     if terminate is not None:
         terminate()
         return
-    for process in list((getattr(pool, "_processes", None) or {}).values()):
+    workers = list((getattr(pool, "_processes", None) or {}).values())  # gone after shutdown
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in workers:
         process.terminate()
+    for process in workers:
+        process.join(timeout=10)
