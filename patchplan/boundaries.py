@@ -410,7 +410,8 @@ def _id_strings(values: pd.Series) -> pd.Series:
     """Ids as strings; whole floats lose their ``.0`` (pandas reads integer ids with gaps as floats)."""
     out = values.astype("string")
     if pd.api.types.is_float_dtype(values):
-        whole = values.notna() & (values == np.floor(values))
+        finite = values.notna() & np.isfinite(values) & (values.abs() < 2**53)
+        whole = finite & (values == np.floor(values))
         out[whole] = values[whole].astype("int64").astype("string")
     out = out.str.strip()
     return out.where(out != "", pd.NA)
