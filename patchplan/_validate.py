@@ -13,6 +13,7 @@ Numbers must also be finite: TOML accepts ``nan`` and ``inf``, which no setting 
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -78,7 +79,11 @@ def ordered(low_key: str, low: float, high_key: str, high: float) -> str | None:
     """``low <= high`` for two settings that bound a range."""
     if _finite(low_key, low) or _finite(high_key, high):
         return None  # reported by the settings' own rules
-    return None if low <= high else f"{low_key} ({_show(low)}) must not exceed {high_key} ({_show(high)})"
+    return (
+        None
+        if low <= high
+        else f"{low_key} ({_show(low)}) must not exceed {high_key} ({_show(high)})"
+    )
 
 
 def one_of(key: str, value: Any, options: Sequence[Any]) -> str | None:
@@ -90,8 +95,8 @@ def one_of(key: str, value: Any, options: Sequence[Any]) -> str | None:
 
 def unique(key: str, values: Iterable[Any]) -> str | None:
     """No value listed twice."""
-    seen: set[Any] = set()
-    twice = sorted({v for v in values if v in seen or seen.add(v)}, key=str)
+    counts = Counter(values)
+    twice = sorted((v for v, n in counts.items() if n > 1), key=str)
     return None if not twice else f"{key} lists {', '.join(map(repr, twice))} more than once"
 
 

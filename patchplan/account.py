@@ -139,14 +139,19 @@ def _detail(items: Iterable[tuple[str, float]]) -> str:
 def _rows(
     input: str, source: str, read: int, kept: int, rejects: pd.DataFrame
 ) -> list[AccountLine]:
-    lines = [AccountLine(input, source, READ, int(read)), AccountLine(input, source, ACCEPTED, int(kept))]
+    lines = [
+        AccountLine(input, source, READ, int(read)),
+        AccountLine(input, source, ACCEPTED, int(kept)),
+    ]
     if len(rejects):
         by_kind = rejects.groupby("kind", sort=True)
         for kind, group in by_kind:
             rows = ", ".join(map(str, group["row"].iloc[:DETAIL_ITEMS]))
             more = f" … {len(group) - DETAIL_ITEMS} more" if len(group) > DETAIL_ITEMS else ""
             lines.append(
-                AccountLine(input, source, REJECTED, len(group), str(kind), detail=f"rows {rows}{more}")
+                AccountLine(
+                    input, source, REJECTED, len(group), str(kind), detail=f"rows {rows}{more}"
+                )
             )
     return lines
 

@@ -336,9 +336,12 @@ def _source_crs(
     declared, why = frame.crs, ""
     if declared is not None and declared.is_geographic and not _in_degrees(frame):
         xmin, ymin, xmax, ymax = frame.total_bounds
-        declared, why = None, (
-            f" usable: it implies {frame.crs.to_string()} (degrees), but its coordinates run "
-            f"{xmin:,.0f}..{xmax:,.0f} by {ymin:,.0f}..{ymax:,.0f}, which are not degrees"
+        declared, why = (
+            None,
+            (
+                f" usable: it implies {frame.crs.to_string()} (degrees), but its coordinates run "
+                f"{xmin:,.0f}..{xmax:,.0f} by {ymin:,.0f}..{ymax:,.0f}, which are not degrees"
+            ),
         )
     if declared is None:
         if stated is None:

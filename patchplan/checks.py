@@ -159,7 +159,11 @@ class _InputCheck:
         self.check_areas(paths.get("areas"))
         for key, id_column, name_column in (
             ("pcns", self.inputs.pcn_id, None),
-            ("neighbourhoods", self.inputs.neighbourhood_id, self.inputs.neighbourhood_name or None),
+            (
+                "neighbourhoods",
+                self.inputs.neighbourhood_id,
+                self.inputs.neighbourhood_name or None,
+            ),
             ("existing", self.inputs.existing_id, None),
         ):
             if key in paths:
@@ -251,7 +255,9 @@ class _InputCheck:
     def check_layer(self, key: str, path: Path, id_column: str, name_column: str | None) -> None:
         frame = self.load(key, path, id_column, name_column)
         if frame is not None and self.study_area is not None:
-            found = overlap_problem(key, path.name, frame.geometry, self.study_area, self.study_label)
+            found = overlap_problem(
+                key, path.name, frame.geometry, self.study_area, self.study_label
+            )
             if found:
                 self.problem(found)
 
@@ -261,9 +267,7 @@ class _InputCheck:
         from patchplan.boundaries import load_points
 
         try:
-            practices = load_points(
-                path, self.crs("practices"), crs_key="[inputs] practices_crs"
-            )
+            practices = load_points(path, self.crs("practices"), crs_key="[inputs] practices_crs")
         except PatchplanError as exc:
             self.problem(f"[inputs] practices: {exc}")
             return None
@@ -389,4 +393,3 @@ def _output_problems(scenario: Scenario) -> list[str]:
                 f"[outputs] {key}: {folder} is in use by another patchplan run (pid {holder})"
             )
     return problems
-

@@ -50,7 +50,9 @@ def _report_check(report: checks.CheckReport, where: object) -> None:
         console.print(f"[yellow]note:[/] {escape(note)}")
     if report.problems:
         count = len(report.problems)
-        console.print(f"[bold red]error:[/] {escape(str(where))}: {count} problem{'s' * (count > 1)}")
+        console.print(
+            f"[bold red]error:[/] {escape(str(where))}: {count} problem{'s' * (count > 1)}"
+        )
         for problem in report.problems:
             console.print(f"  - {escape(problem)}")
         raise typer.Exit(code=2)
@@ -113,7 +115,9 @@ def _account_table(result) -> Table:
         table.add_column(col, justify="right" if col in ("count", "area ha") else "left")
     for line in result.account.lines:
         area = "" if pd.isna(line.area_m2) else f"{line.area_m2 / 10_000:,.2f}"
-        style = "red" if line.count and line.measure in ("rejected", "outside every block") else None
+        style = (
+            "red" if line.count and line.measure in ("rejected", "outside every block") else None
+        )
         table.add_row(
             line.input, escape(line.source), line.measure, escape(line.reason), f"{line.count:,}",
             area, style=style,

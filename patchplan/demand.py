@@ -146,9 +146,7 @@ class DemandSettings:
             ordered("visit_minutes[0]", low, "visit_minutes[1]", high),
             positive("visit_step_minutes", self.visit_step_minutes),
             (at_least(f"visits_per_day_shares[{i}]", v, 0) for i, v in enumerate(shares)),
-            None
-            if any(v > 0 for v in shares)
-            else "visits_per_day_shares must not be all zero",
+            None if any(v > 0 for v in shares) else "visits_per_day_shares must not be all zero",
             None
             if len(shares) <= len(self.visit_windows)
             else "visits_per_day_shares has more entries than visit_windows",
@@ -273,7 +271,9 @@ def load_postcodes(path: str | os.PathLike[str]) -> gpd.GeoDataFrame:
     )
     rows = np.arange(1, len(table) + 1)
     out.attrs["rows_read"] = len(table)
-    out.attrs["rejects"] = _rejects(path.name, rows[~keep], postcode[~keep], reason[~keep], kind[~keep])
+    out.attrs["rejects"] = _rejects(
+        path.name, rows[~keep], postcode[~keep], reason[~keep], kind[~keep]
+    )
     out.attrs["without_coordinates"] = int((~keep).sum())
     out.attrs["source"] = path.name
     return out
@@ -395,9 +395,7 @@ def _parse_window(text: str) -> tuple[int, int]:
     try:
         start, end = (_clock_to_minutes(part) for part in text.split("-"))
     except ValueError as exc:
-        raise DemandError(
-            f"demand settings: visit_windows: {text!r} is not HH:MM-HH:MM"
-        ) from exc
+        raise DemandError(f"demand settings: visit_windows: {text!r} is not HH:MM-HH:MM") from exc
     if end < start:
         raise DemandError(f"demand settings: visit_windows: {text!r} ends before it starts")
     return start, end
@@ -993,7 +991,11 @@ def _validate_visits(
                 + ") runs past midnight",
                 "runs past midnight",
             ),
-            (~carers.isin([1, 2]), "carers " + carers_text.map(repr) + " must be 1 or 2", "bad carers"),
+            (
+                ~carers.isin([1, 2]),
+                "carers " + carers_text.map(repr) + " must be 1 or 2",
+                "bad carers",
+            ),
         ],
         idx,
     )

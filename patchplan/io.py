@@ -261,7 +261,9 @@ def folder_lock(folder: str | os.PathLike[str]) -> Iterator[Path]:
         try:
             fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
-            raise OutputsError(f"outputs folder {root}: cannot be written ({exc.strerror})") from exc
+            raise OutputsError(
+                f"outputs folder {root}: cannot be written ({exc.strerror})"
+            ) from exc
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -332,7 +332,7 @@ def _osm_sample(path: Path, sample: int) -> tuple[list[float], list[float], str]
     xs: list[float] = []
     ys: list[float] = []
     for node in osmium.FileProcessor(str(path), osmium.osm.NODE):
-        if node.location.valid():
+        if isinstance(node, osmium.osm.Node) and node.location.valid():
             xs.append(node.location.lon)
             ys.append(node.location.lat)
             if len(xs) >= sample:

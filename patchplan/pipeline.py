@@ -139,9 +139,7 @@ def _layer(scenario: Scenario, key: str, id_column: str, name_column: str | None
     if not path.exists():
         raise ScenarioError(f"[inputs] {key}: file not found: {path}")
     crs = getattr(scenario.inputs, f"{key}_crs") or None
-    return boundaries.load_layer(
-        path, id_column, name_column, crs, crs_key=f"[inputs] {key}_crs"
-    )
+    return boundaries.load_layer(path, id_column, name_column, crs, crs_key=f"[inputs] {key}_crs")
 
 
 def _must_overlap(scenario: Scenario, areas: gpd.GeoDataFrame, **layers) -> None:

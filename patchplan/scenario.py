@@ -66,7 +66,9 @@ class StudySettings:
     def problems(self) -> list[str]:
         """Range and cross-field problems of these settings, each naming its key (empty when valid)."""
         return collect(
-            None if self.days else "days must list at least one day to plan (0 = Monday … 6 = Sunday)",
+            None
+            if self.days
+            else "days must list at least one day to plan (0 = Monday … 6 = Sunday)",
             (between(f"days[{i}]", d, 0, 6) for i, d in enumerate(self.days)),
             unique("days", self.days),
             at_least("seed", self.seed, 0),

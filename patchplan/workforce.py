@@ -102,7 +102,8 @@ class WorkforceSettings:
             at_least("break_minutes", self.break_minutes, 0),
             at_least("break_window[0]", lo, 0),
             ordered("break_window[0]", lo, "break_window[1]", hi),
-            positive("utilisation", self.utilisation) or at_most("utilisation", self.utilisation, 1),
+            positive("utilisation", self.utilisation)
+            or at_most("utilisation", self.utilisation, 1),
             at_least("spare_carers", self.spare_carers, 0),
         )
 

@@ -26,7 +26,9 @@ def squares() -> gpd.GeoDataFrame:
     cells = [(0, 0), (1, 0), (0, 1), (1, 1)]
     return gpd.GeoDataFrame(
         {"code": ["A1", "A2", "A3", "A4"], "pop": [100, 120, 80, 90]},
-        geometry=[box(X0 + i * KM, Y0 + j * KM, X0 + (i + 1) * KM, Y0 + (j + 1) * KM) for i, j in cells],
+        geometry=[
+            box(X0 + i * KM, Y0 + j * KM, X0 + (i + 1) * KM, Y0 + (j + 1) * KM) for i, j in cells
+        ],
         crs="EPSG:27700",
     )
 

@@ -7,10 +7,10 @@ import geopandas as gpd
 import pandas as pd
 import pytest
 import shapely
+import study_files as sf
 from shapely.geometry import Polygon, box
 from typer.testing import CliRunner
 
-import study_files as sf
 from patchplan import account as acc
 from patchplan import demand, pipeline
 from patchplan.cli import app
@@ -18,7 +18,9 @@ from patchplan.scenario import Scenario
 
 X0, Y0, KM = sf.X0, sf.Y0, sf.KM
 HOLE = box(X0 + 400, Y0 + 400, X0 + 500, Y0 + 500)
-BOWTIE = Polygon([(X0 + KM, Y0), (X0 + 2 * KM, Y0 + 2 * KM), (X0 + 2 * KM, Y0), (X0 + KM, Y0 + 2 * KM)])
+BOWTIE = Polygon(
+    [(X0 + KM, Y0), (X0 + 2 * KM, Y0 + 2 * KM), (X0 + 2 * KM, Y0), (X0 + KM, Y0 + 2 * KM)]
+)
 
 
 def write_messy_study(folder):
@@ -55,7 +57,9 @@ def write_messy_study(folder):
     )
     sf.write_layer(
         gpd.GeoDataFrame(
-            {"area": ["W", "E"]}, geometry=[box(X0, Y0, X0 + KM, Y0 + 2 * KM), BOWTIE], crs="EPSG:27700"
+            {"area": ["W", "E"]},
+            geometry=[box(X0, Y0, X0 + KM, Y0 + 2 * KM), BOWTIE],
+            crs="EPSG:27700",
         ),
         folder / "localities.gpkg",
     )
@@ -104,7 +108,9 @@ def test_overlaps_and_gaps_between_pcns_are_counted_with_their_areas(messy):
 
 def test_a_repaired_polygon_is_counted_with_its_area_change(messy):
     _, _, result = messy
-    line = next(x for x in result.account.lines if x.input == "existing" and x.measure == acc.REPAIRED)
+    line = next(
+        x for x in result.account.lines if x.input == "existing" and x.measure == acc.REPAIRED
+    )
     fixed = shapely.make_valid(BOWTIE, method="structure", keep_collapsed=False)
     assert line.count == 1 and "E " in line.detail
     assert line.area_m2 == pytest.approx(fixed.area - BOWTIE.area)
@@ -117,12 +123,16 @@ def test_the_account_is_in_the_cli_the_csv_and_the_report(tmp_path, monkeypatch)
     outcome = CliRunner().invoke(app, ["run", str(scenario)])
     assert outcome.exit_code == 0, outcome.output
     assert "Inputs account" in outcome.output and "latest before earliest" in outcome.output
-    table = pd.read_csv(tmp_path / "out" / "generated" / "inputs-account.csv", keep_default_na=False)
+    table = pd.read_csv(
+        tmp_path / "out" / "generated" / "inputs-account.csv", keep_default_na=False
+    )
     assert list(table.columns) == acc.ACCOUNT_COLUMNS
     rejected = table[(table["input"] == "visits") & (table["measure"] == "rejected")]
     assert rejected["count"].sum() == 5
     report = (tmp_path / "out" / "generated" / "report.html").read_text(encoding="utf-8")
-    assert "<h2>Inputs account</h2>" in report and "<caption>Rows read = accepted + rejected" in report
+    assert (
+        "<h2>Inputs account</h2>" in report and "<caption>Rows read = accepted + rejected" in report
+    )
     assert "person not in the people file" in report
     assert "8 input rows were rejected and 2 people live outside every block" in report
     assert "S1 1AA" not in report and "PF" not in report  # published: no postcode or person id

@@ -10,10 +10,10 @@ import shutil
 import geopandas as gpd
 import pytest
 import shapely
+import study_files as sf
 from shapely.affinity import translate
 from typer.testing import CliRunner
 
-import study_files as sf
 from patchplan.boundaries import load_layer
 from patchplan.checks import check_file
 from patchplan.cli import app
@@ -106,7 +106,9 @@ def test_a_synthetic_caseload_must_have_visits_on_the_days_planned(tmp_path):
 
 def test_people_without_visits_is_an_error_not_a_synthetic_caseload(tmp_path):
     scenario = sf.write_study(tmp_path, inputs={"visits": None})
-    with pytest.raises(ScenarioError, match=r"\[inputs\] people: a people file needs a visits file"):
+    with pytest.raises(
+        ScenarioError, match=r"\[inputs\] people: a people file needs a visits file"
+    ):
         Scenario.load(scenario)
 
 
@@ -125,13 +127,20 @@ def test_columns_called_id_and_name_are_usable_as_id_and_name(tmp_path):
     frame, report = load_layer(path, "id", "name")
     assert list(frame["id"]) == ["A1", "A2", "A3", "A4"] and list(frame["name"]) == list("abcd")
     by_name, _ = load_layer(path, "name")  # the name column as id: the file's id is kept aside
-    assert list(by_name["id"]) == list("abcd") and list(by_name["id_source"]) == ["A1", "A2", "A3", "A4"]
+    assert list(by_name["id"]) == list("abcd") and list(by_name["id_source"]) == [
+        "A1",
+        "A2",
+        "A3",
+        "A4",
+    ]
     assert report.n_features == 4
 
 
 def test_the_geometry_is_not_an_id_column(tmp_path):
     path = sf.write_layer(sf.squares(), tmp_path / "areas.gpkg")
-    with pytest.raises(BoundaryError, match=r"areas.gpkg: 'geometry' is the geometry, not an id column"):
+    with pytest.raises(
+        BoundaryError, match=r"areas.gpkg: 'geometry' is the geometry, not an id column"
+    ):
         load_layer(path, "geometry")
 
 
@@ -142,7 +151,11 @@ def test_a_scenario_naming_id_columns_called_id_and_name_checks_clean(tmp_path):
     report = check_file(
         sf.write_study(
             tmp_path,
-            inputs={"neighbourhoods": "nh.gpkg", "neighbourhood_id": "id", "neighbourhood_name": "name"},
+            inputs={
+                "neighbourhoods": "nh.gpkg",
+                "neighbourhood_id": "id",
+                "neighbourhood_name": "name",
+            },
         )
     )
     assert report.ok, report.problems
@@ -176,8 +189,12 @@ def test_a_shapefile_without_prj_needs_its_crs_key(tmp_path):
     sf.write_layer(sf.neighbourhoods(), tmp_path / "nh.shp")
     (tmp_path / "nh.prj").unlink()
     found = problems_of(tmp_path, inputs={"neighbourhoods": "nh.shp"})
-    assert any("nh.shp: the layer has no CRS" in p and "neighbourhoods_crs" in p for p in found), found
-    fixed = problems_of(tmp_path, inputs={"neighbourhoods": "nh.shp", "neighbourhoods_crs": "EPSG:27700"})
+    assert any("nh.shp: the layer has no CRS" in p and "neighbourhoods_crs" in p for p in found), (
+        found
+    )
+    fixed = problems_of(
+        tmp_path, inputs={"neighbourhoods": "nh.shp", "neighbourhoods_crs": "EPSG:27700"}
+    )
     assert fixed == []
 
 
@@ -198,7 +215,10 @@ def swapped_lat_lon(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
             lambda f: f.set_geometry(f.geometry.map(lambda g: translate(g, 150_000, 60_000))),
             id="another-region",
         ),
-        pytest.param(lambda f: f.to_crs("EPSG:27700").set_crs("EPSG:3857", allow_override=True), id="wrong-crs"),
+        pytest.param(
+            lambda f: f.to_crs("EPSG:27700").set_crs("EPSG:3857", allow_override=True),
+            id="wrong-crs",
+        ),
     ],
 )
 def test_a_layer_that_misses_the_study_area_is_named(tmp_path, move):
@@ -206,7 +226,9 @@ def test_a_layer_that_misses_the_study_area_is_named(tmp_path, move):
     sf.write_layer(move(sf.pcns()), tmp_path / "pcns.geojson")
     found = problems_of(tmp_path, inputs={"pcns": "pcns.geojson"})
     assert len(found) == 1, found
-    assert found[0].startswith("[inputs] pcns pcns.geojson does not overlap the study area (areas areas.gpkg"), found
+    assert found[0].startswith(
+        "[inputs] pcns pcns.geojson does not overlap the study area (areas areas.gpkg"
+    ), found
 
 
 def test_people_far_from_the_study_area_are_named(tmp_path):
@@ -214,7 +236,9 @@ def test_people_far_from_the_study_area_are_named(tmp_path):
     far = sf.people().assign(easting=lambda t: t["easting"] - 200_000)  # still in Great Britain
     far.to_csv(tmp_path / "people.csv", index=False)
     found = problems_of(tmp_path)
-    assert any(p.startswith("[inputs] people people.csv does not overlap the study area") for p in found)
+    assert any(
+        p.startswith("[inputs] people people.csv does not overlap the study area") for p in found
+    )
 
 
 OSM_FAR = """<?xml version='1.0' encoding='UTF-8'?>
@@ -255,14 +279,20 @@ def test_missing_and_unreadable_files_are_each_named(tmp_path):
     (tmp_path / "broken.gpkg").write_bytes(b"not a geopackage")
     found = problems_of(tmp_path, inputs={"existing": "broken.gpkg", "existing_id": "code"})
     assert any("[inputs] visits: is a folder, not a file" in p for p in found), found
-    assert any("[inputs] existing: broken.gpkg: cannot read as a boundary layer" in p for p in found)
+    assert any(
+        "[inputs] existing: broken.gpkg: cannot read as a boundary layer" in p for p in found
+    )
 
 
 def test_an_outputs_folder_that_cannot_be_written_is_named(tmp_path):
     (tmp_path / "taken").write_text("x")
     taken = tmp_path / "taken"
-    found = problems_of(tmp_path, outputs={"dir": str(taken / "out"), "maps_dir": str(taken / "maps")})
-    assert sum(f"cannot write {taken}/" in p and "is a file, not a folder" in p for p in found) == 2, found
+    found = problems_of(
+        tmp_path, outputs={"dir": str(taken / "out"), "maps_dir": str(taken / "maps")}
+    )
+    assert (
+        sum(f"cannot write {taken}/" in p and "is a file, not a folder" in p for p in found) == 2
+    ), found
 
 
 def test_duplicate_ids_are_named(tmp_path):

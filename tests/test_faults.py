@@ -15,11 +15,11 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 import pytest
+import study_files as sf
 from ortools.sat.python import cp_model
 from shapely.geometry import Point
 from typer.testing import CliRunner
 
-import study_files as sf
 from patchplan import io
 from patchplan.cli import app
 from patchplan.errors import Interrupted, OutputsError
@@ -168,7 +168,9 @@ with folder_lock(sys.argv[1]):
 """
 
 
-def test_a_second_run_on_one_outputs_folder_is_refused_with_the_first_runs_pid(tmp_path, monkeypatch):
+def test_a_second_run_on_one_outputs_folder_is_refused_with_the_first_runs_pid(
+    tmp_path, monkeypatch
+):
     monkeypatch.chdir(tmp_path)
     scenario = sf.write_study(tmp_path)
     env = {**os.environ, "PYTHONPATH": str(REPO)}
@@ -194,9 +196,9 @@ def test_a_stale_lock_from_a_dead_run_is_taken_over(tmp_path):
     assert io.lock_holder(tmp_path) is None
     with io.folder_lock(tmp_path) as lock:
         assert lock.read_text().strip() == str(os.getpid())
-        with pytest.raises(OutputsError, match=rf"{tmp_path} is in use by another patchplan run \(pid {os.getpid()}\)"):
-            with io.folder_lock(tmp_path):
-                pass
+        busy = rf"{tmp_path} is in use by another patchplan run \(pid {os.getpid()}\)"
+        with pytest.raises(OutputsError, match=busy), io.folder_lock(tmp_path):
+            pass
     assert not lock.exists()
 
 

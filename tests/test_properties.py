@@ -14,10 +14,10 @@ import os
 from pathlib import Path
 
 import pytest
+import study_files as sf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import study_files as sf
 from patchplan.boundaries import load_layer
 from patchplan.demand import CODEPOINT_COLUMNS, load_demand, load_postcodes
 from patchplan.errors import PatchplanError, ScenarioError
@@ -63,9 +63,7 @@ def csv_tables(draw, pool: list[str]) -> list[list[str]]:
     names = st.one_of(st.sampled_from(pool), st.text(max_size=5))
     header = draw(st.lists(names, min_size=0, max_size=7))
     rows = draw(
-        st.lists(
-            st.lists(CELLS, min_size=len(header), max_size=len(header) + 1), max_size=8
-        )
+        st.lists(st.lists(CELLS, min_size=len(header), max_size=len(header) + 1), max_size=8)
     )
     return [header, *rows]
 
@@ -179,7 +177,9 @@ def feature_collections(draw) -> dict:
         )
     )
     collection = {"type": "FeatureCollection", "features": features}
-    crs = draw(st.sampled_from([None, "urn:ogc:def:crs:EPSG::27700", "urn:ogc:def:crs:OGC:1.3:CRS84"]))
+    crs = draw(
+        st.sampled_from([None, "urn:ogc:def:crs:EPSG::27700", "urn:ogc:def:crs:OGC:1.3:CRS84"])
+    )
     if crs:
         collection["crs"] = {"type": "name", "properties": {"name": crs}}
     return collection
