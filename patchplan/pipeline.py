@@ -17,6 +17,7 @@ import geopandas as gpd
 import networkx as nx
 import numpy as np
 import pandas as pd
+import shapely
 
 from patchplan import CRS, boundaries, demand, feasibility, patches, rounds, savings, workforce
 from patchplan.account import InputsAccount, build_account
@@ -143,21 +144,29 @@ def _layer(scenario: Scenario, key: str, id_column: str, name_column: str | None
 
 
 def _must_overlap(scenario: Scenario, areas: gpd.GeoDataFrame, **layers) -> None:
-    """Every layer read overlaps the small areas (the study area), or a ScenarioError names each."""
+    """Every layer read (frame or GeoSeries) overlaps the small areas (the study area), or a
+    ScenarioError names each one that does not."""
     study = areas.union_all()
     label = f"areas {scenario.input_path('areas').name}"  # type: ignore[union-attr]
     problems = [
         found
         for key, frame in layers.items()
         if frame is not None and len(frame)
-        and (found := overlap_problem(key, scenario.input_path(key).name, frame.geometry, study, label))  # type: ignore[union-attr]
+        and (found := overlap_problem(key, scenario.input_path(key).name,  # type: ignore[union-attr]
+                                      getattr(frame, "geometry", frame), study, label))
     ]  # fmt: skip
     if problems:
         raise ScenarioError(*problems)
 
 
-def _file_travel(scenario: Scenario) -> dict[str, TravelTimes]:
+def _file_travel(scenario: Scenario, areas: gpd.GeoDataFrame) -> dict[str, TravelTimes]:
     network_file = scenario.input_path("network")
+    if network_file is not None and network_file.is_file():
+        from patchplan.network import file_extent
+
+        extent = file_extent(network_file)
+        if extent is not None:
+            _must_overlap(scenario, areas, network=gpd.GeoSeries([shapely.box(*extent)], crs=CRS))
     if network_file is None:
         overhead = {"walk": 0.0, "drive": scenario.network.parking_min}
         return {m: StraightLineTravel(mode=m, stop_overhead_min=overhead[m]) for m in MODES}
@@ -225,7 +234,7 @@ def _file_inputs(scenario: Scenario) -> StudyInputs:
         pcns=pcns,
         neighbourhoods=neighbourhoods,
         demand=caseload,
-        travel=_file_travel(scenario),
+        travel=_file_travel(scenario, areas),
         practices=practices,
         existing=existing,
         reports=reports,
