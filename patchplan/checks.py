@@ -154,6 +154,13 @@ class _InputCheck:
     def problem(self, text: str) -> None:
         self.report.problems.append(text)
 
+    def must_overlap(self, key: str, label: str, geometry: gpd.GeoSeries | BaseGeometry) -> None:
+        """A problem when ``key``'s file ``label`` misses the study area (once there is one)."""
+        if self.study_area is not None:
+            found = overlap_problem(key, label, geometry, self.study_area, self.study_label)
+            if found:
+                self.problem(found)
+
     def run(self) -> None:
         paths = self.paths()
         self.check_areas(paths.get("areas"))
@@ -254,12 +261,8 @@ class _InputCheck:
 
     def check_layer(self, key: str, path: Path, id_column: str, name_column: str | None) -> None:
         frame = self.load(key, path, id_column, name_column)
-        if frame is not None and self.study_area is not None:
-            found = overlap_problem(
-                key, path.name, frame.geometry, self.study_area, self.study_label
-            )
-            if found:
-                self.problem(found)
+        if frame is not None:
+            self.must_overlap(key, path.name, frame.geometry)
 
     def check_practices(self, path: Path | None) -> gpd.GeoDataFrame | None:
         if path is None:
@@ -271,12 +274,7 @@ class _InputCheck:
         except PatchplanError as exc:
             self.problem(f"[inputs] practices: {exc}")
             return None
-        if self.study_area is not None:
-            found = overlap_problem(
-                "practices", path.name, practices.geometry, self.study_area, self.study_label
-            )
-            if found:
-                self.problem(found)
+        self.must_overlap("practices", path.name, practices.geometry)
         return practices
 
     def check_pcn_column(self, practices: gpd.GeoDataFrame | None) -> None:
@@ -307,12 +305,8 @@ class _InputCheck:
             return None
         if len(postcodes) == 0:
             self.problem(f"[inputs] addresses: {path.name} has no postcode with coordinates")
-        elif self.study_area is not None:
-            found = overlap_problem(
-                "addresses", path.name, postcodes.geometry, self.study_area, self.study_label
-            )
-            if found:
-                self.problem(found)
+        else:
+            self.must_overlap("addresses", path.name, postcodes.geometry)
         return postcodes
 
     def check_caseload(self, people: Path, visits: Path, postcodes) -> None:
@@ -336,12 +330,7 @@ class _InputCheck:
                 "rows a run will leave out (listed in rejects.csv, counted in the inputs account): "
                 + "; ".join(f"{src} {kind}: {n}" for (src, kind), n in counts.items())
             )
-        if self.study_area is not None:
-            found = overlap_problem(
-                "people", people.name, caseload.people.geometry, self.study_area, self.study_label
-            )
-            if found:
-                self.problem(found)
+        self.must_overlap("people", people.name, caseload.people.geometry)
 
     def check_network(self, path: Path) -> None:
         from patchplan.network import file_extent
@@ -353,14 +342,10 @@ class _InputCheck:
             return
         if extent is None:
             self.problem(f"[inputs] network: {path.name} holds no nodes")
-        elif self.study_area is not None:
-            if not np.isfinite(extent).all():
-                extent = (0.0, 0.0, 0.0, 0.0)
-            found = overlap_problem(
-                "network", path.name, shapely.box(*extent), self.study_area, self.study_label
-            )
-            if found:
-                self.problem(found.replace("lies at", "extent is"))
+        elif not np.isfinite(extent).all():
+            self.problem(f"[inputs] network: {path.name} cannot be placed in British National Grid")
+        else:
+            self.must_overlap("network", path.name, shapely.box(*extent))
 
 
 # --------------------------------------------------------------------------------------------------

@@ -358,33 +358,26 @@ def plan_arrangement(
     travel: dict[str, TravelTimes],
     scenario: Scenario,
     walking_share: float | pd.Series,
+    *,
+    capped: set[str] | None = None,
 ) -> rounds.RoundsResult:
     """Rounds for every provider and day of one arrangement (today's or the proposed).
 
-    ``kpis["time_limit_reached"]`` is 1 when the wall-clock safety cap cut any provider-day's search.
+    ``kpis["time_limit_reached"]`` is 1 when the wall-clock safety cap cut any provider-day's
+    search; the ids of those providers are added to ``capped`` when it is given.
     """
-    return _planned(visits, allocation, providers, travel, scenario, walking_share)[0]
-
-
-def _planned(
-    visits: gpd.GeoDataFrame,
-    allocation: pd.DataFrame,
-    providers: gpd.GeoDataFrame,
-    travel: dict[str, TravelTimes],
-    scenario: Scenario,
-    walking_share: float | pd.Series,
-) -> tuple[rounds.RoundsResult, set[str]]:
-    """:func:`plan_arrangement`, and the providers whose search a safety cap cut."""
     tasks = _tasks(visits, allocation, providers, travel, scenario.workforce, walking_share)
     results = rounds.plan_many(tasks, scenario.rounds)
     combined = rounds.combine_results(results, scenario.rounds)
-    capped = {
+    cut = {
         str(carers["provider_id"].iloc[0])
         for (_, carers, _), result in zip(tasks, results, strict=True)
         if result.kpis.get("time_limit_reached") and len(carers)
     }
-    combined.kpis["time_limit_reached"] = float(bool(capped))
-    return combined, capped
+    combined.kpis["time_limit_reached"] = float(bool(cut))
+    if capped is not None:
+        capped |= cut
+    return combined
 
 
 WALKING_COLUMNS = {
@@ -551,7 +544,8 @@ def run(scenario: Scenario, progress: Progress | None = None) -> StudyResult:
     walking = walking_by_patch(planned, visit_patch, proposed_providers, inputs.travel, scenario)
     lap("walking feasibility")
 
-    proposed, capped_proposed = _planned(
+    capped_proposed: set[str] = set()
+    proposed = plan_arrangement(
         planned,
         proposed_alloc,
         proposed_providers,
@@ -560,14 +554,16 @@ def run(scenario: Scenario, progress: Progress | None = None) -> StudyResult:
         walking_share_by_patch(
             walking, scenario.workforce.walking_share, design.patches["patch_id"].tolist()
         ),
+        capped=capped_proposed,
     )
     lap("rounds (proposed)")
 
     today_alloc, today_providers = workforce.baseline_allocation(
         people_in, scenario.workforce, seed
     )
-    today, capped_today = _planned(
-        planned, today_alloc, today_providers, inputs.travel, scenario, 0.0
+    capped_today: set[str] = set()
+    today = plan_arrangement(
+        planned, today_alloc, today_providers, inputs.travel, scenario, 0.0, capped=capped_today
     )
     lap("rounds (today)")
 
