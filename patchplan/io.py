@@ -113,7 +113,11 @@ def all_or_nothing() -> Iterator[None]:
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
     except BaseException:
-        _discard(staged)
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+        try:  # a second Ctrl-C must not cut the clean-up short
+            _discard(staged)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         raise
     finally:
         _staged = None

@@ -159,9 +159,11 @@ def _must_overlap(scenario: Scenario, areas: gpd.GeoDataFrame, **layers) -> None
         raise ScenarioError(*problems)
 
 
-def _file_travel(scenario: Scenario, areas: gpd.GeoDataFrame) -> dict[str, TravelTimes]:
+def _file_travel(
+    scenario: Scenario, areas: gpd.GeoDataFrame | None = None
+) -> dict[str, TravelTimes]:
     network_file = scenario.input_path("network")
-    if network_file is not None and network_file.is_file():
+    if areas is not None and network_file is not None and network_file.is_file():
         from patchplan.network import file_extent
 
         extent = file_extent(network_file)
