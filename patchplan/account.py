@@ -117,9 +117,9 @@ class InputsAccount:
     def to_html(self, caption: str) -> str:
         """The account as an HTML table with ``caption`` (areas in hectares)."""
         table = self.table()
-        table["area (ha)"] = [
-            "" if math.isnan(a) else f"{a / 10_000:,.2f}" for a in table.pop("area_m2")
-        ]
+        hectares = ["" if math.isnan(a) else f"{a / 10_000:,.2f}" for a in table["area_m2"]]
+        table.insert(table.columns.get_loc("area_m2"), "area (ha)", hectares)
+        table = table.drop(columns="area_m2")
         table["count"] = [f"{c:,}" for c in table["count"]]
         body = table.to_html(index=False, border=0, classes="pp-table", escape=True)
         return body.replace(">", f"><caption>{html.escape(caption)}</caption>", 1)
