@@ -6,6 +6,7 @@
 ``patchplan check SCENARIO``    check everything a run would (settings, input files, outputs) and
                                 list every problem; exits 2 when there is one
 ``patchplan network FILE``      build (and cache) walk and drive networks from an OSM file, with stats
+``patchplan rounds SCENARIO``   carers' run sheets, GPX, rounds tables and rotas from a finished study
 
 ``run``, ``report`` and ``demo`` make the same checks first, hold a lock on the outputs folder
 while they run (a second run on it stops with the first one's pid), and write all their outputs
@@ -169,6 +170,7 @@ def _run(scenario: Scenario) -> dict[str, Path]:
         raise_if_interrupted()
         with io.all_or_nothing():
             written = write_outputs(result)
+            written.update(_round_outputs(result))
     if result.estimate:
         console.print(
             "[red]Travel times are a STRAIGHT-LINE ESTIMATE (no street network given).[/]"
@@ -182,7 +184,19 @@ def _run(scenario: Scenario) -> dict[str, Path]:
         console.print("Visits not planned:", unserved.to_dict())
     console.print(f"Lots map: [bold]{written['map-lots']}[/]")
     console.print(f"Report:   [bold]{written['report']}[/]")
+    if "index" in written:
+        console.print(f"Rounds (INTERNAL): [bold]{written['index']}[/]")
     return written
+
+
+def _round_outputs(result) -> dict[str, Path]:
+    """Keep the finished study for ``patchplan rounds`` and write its round outputs (INTERNAL)."""
+    from patchplan.runsheets import store_result, write_round_outputs
+
+    store_result(result)
+    if not result.scenario.outputs.round_sheets or result.proposed.rounds.empty:
+        return {}
+    return write_round_outputs(result)
 
 
 @app.command()
@@ -228,6 +242,43 @@ def network(source: Annotated[str, typer.Argument(help=".osm, .osm.pbf or .graph
             )
     except PatchplanError as exc:
         _fail(exc)
+
+
+@app.command("rounds")
+def round_sheets(
+    scenario: ScenarioArg,
+    provider: Annotated[
+        list[str] | None, typer.Option(help="provider id such as P03-A (repeat for more)")
+    ] = None,
+    day: Annotated[list[int] | None, typer.Option(help="day of the week, 0 = Monday")] = None,
+) -> None:
+    """Write carers' run sheets, GPX tracks, rounds tables and rotas (INTERNAL) from a finished
+    study; the study runs first only when no finished run of it is cached."""
+    from patchplan.runsheets import cached_result, store_result, write_round_outputs
+
+    try:
+        sc = Scenario.load(scenario)
+        result = cached_result(sc)
+        if result is None:
+            console.print(
+                f"No finished run of {sc.study.name} with these settings and inputs is cached: "
+                "running the study first."
+            )
+            from patchplan.pipeline import run
+
+            with console.status("running"):
+                result = run(sc, progress=console.log)
+            store_result(result)
+        written = write_round_outputs(result, providers=provider, days=day)
+    except PatchplanError as exc:
+        _fail(exc)
+    sheets = [p for k, p in written.items() if k.endswith("-sheets")]
+    console.print(
+        f"{len(sheets)} run sheet file(s), {sum(k.startswith('gpx-') for k in written)} GPX file(s)"
+    )
+    for path in sheets:
+        console.print(f"  {path}")
+    console.print(f"Index: [bold]{written['index']}[/]")
 
 
 if __name__ == "__main__":

@@ -26,7 +26,8 @@ Input files for :func:`load_demand`
 people (CSV, or any vector file pyogrio reads, or a (Geo)DataFrame)
     ``person_id``; a location per row from the first of: ``postcode`` (needs ``postcodes=``),
     ``easting``/``northing`` (EPSG:27700, m), ``lat``/``lon`` (or ``latitude``/``longitude``,
-    WGS84), or the feature geometry; optional ``area_id``.
+    WGS84), or the feature geometry; optional ``area_id``; optional ``address`` (text). People keep
+    ``postcode`` and ``address`` when the file has them, for carers' run sheets (INTERNAL).
 visits (CSV or a DataFrame)
     ``visit_id``, ``person_id``, ``day`` (0–6 or a weekday name such as ``Mon``), ``earliest``,
     ``latest`` (``HH:MM`` or minutes after midnight), ``duration`` (minutes), ``carers`` (1 or 2,
@@ -869,6 +870,11 @@ def _locate_people(
         geometry=gpd.points_from_xy(x[~bad], y[~bad]),
         crs=CRS,
     )
+    # kept for carers' run sheets (INTERNAL): where to go, in the words the file gives
+    if "postcode" in table.columns:
+        located.insert(2, "postcode", postcode[~bad].to_numpy())
+    if "address" in table.columns:
+        located.insert(2, "address", _text(good, "address").to_numpy())
     return located, rejects
 
 
@@ -1014,7 +1020,104 @@ def _validate_visits(
             "skills": _text(table, "skills")[ok].to_numpy(),
         }
     )
-    return good, rejects
+    good, timing_rejects = _visit_timing(good, table[ok], source, rows[ok].to_numpy())
+    return good, pd.concat([rejects, timing_rejects], ignore_index=True)
+
+
+OPTIONAL_VISIT_COLUMNS = ("skills_2", "follows", "gap_min", "gap_max", "due")
+"""Visit columns for split-skill double-ups, linked visits and soft due times (may be absent)."""
+
+
+def _visit_timing(
+    good: pd.DataFrame, table: pd.DataFrame, source: str, rows: np.ndarray
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Read the optional columns of good visit rows; reject rows whose link or due is unusable.
+
+    A visit linked to a rejected one is rejected too (repeated until no link dangles), so no
+    accepted visit ever follows a visit that is not planned.
+    """
+    present = [c for c in OPTIONAL_VISIT_COLUMNS if c in table.columns]
+    if not present:
+        return good, _empty_rejects()
+    good = good.copy()
+    for col in ("skills_2", "follows"):
+        if col in table.columns:
+            good[col] = _text(table, col).to_numpy()
+    for col in ("gap_min", "gap_max"):
+        if col in table.columns:
+            good[col] = pd.to_numeric(
+                _text(table, col).replace("", "0"), errors="coerce"
+            ).to_numpy()
+    reason = pd.Series("", index=good.index, dtype=object)
+    kind = pd.Series("bad link", index=good.index, dtype=object)
+    if "due" in table.columns:
+        due_text = _text(table, "due").reset_index(drop=True)
+        due = _parse_times(due_text.where(due_text != "", "0"))
+        good["due"] = due.where(due_text != "").to_numpy()
+        bad_due = due.isna().to_numpy()
+        reason[bad_due] = (
+            "due " + due_text[bad_due].map(repr) + " is not HH:MM or minutes"
+        ).to_numpy()
+        kind[bad_due] = "bad due"
+    if "follows" in good.columns:
+        for col in ("gap_min", "gap_max"):
+            if col not in good.columns:
+                good[col] = 0.0
+        keep = reason == ""
+        while True:
+            links = link_problems(good[keep])
+            if not (links != "").any():
+                break
+            reason[links.index[links != ""]] = links[links != ""]
+            keep = reason == ""
+    bad = (reason != "").to_numpy()
+    rejects = _rejects(source, pd.Series(rows[bad]), good["visit_id"][bad], reason[bad], kind[bad])
+    return good[~bad].reset_index(drop=True), rejects
+
+
+def _given(value: object) -> bool:
+    """A cell holds a value (not None, NaN or empty)."""
+    return not (value is None or (isinstance(value, float) and np.isnan(value)) or value == "")
+
+
+def link_problems(visits: pd.DataFrame) -> pd.Series:
+    """Why each visit's ``follows`` link is unusable ("" when it is fine or absent), by row.
+
+    A link names another visit of the same person on the same day that needs one carer, with
+    ``0 <= gap_min <= gap_max`` minutes between their starts. The visits reader rejects rows with
+    these reasons; the rounds planner raises them.
+    """
+    reasons = pd.Series("", index=visits.index, dtype=object)
+    if "follows" not in visits.columns:
+        return reasons
+    ids = visits["visit_id"].astype(str)
+    first = ~ids.duplicated()
+    by_id = visits[first].set_index(ids[first])
+    gap_min, gap_max = (
+        pd.to_numeric(visits[c], errors="coerce") if c in visits.columns
+        else pd.Series(0.0, index=visits.index)
+        for c in ("gap_min", "gap_max")
+    )  # fmt: skip
+    for i, follows in visits["follows"].items():
+        if not _given(follows):
+            continue
+        other, row = str(follows), visits.loc[i]
+        lo, hi = gap_min[i], gap_max[i]
+        if other not in by_id.index:
+            reasons[i] = f"follows visit {other!r}, which is not among the visits planned"
+        elif other == str(row["visit_id"]):
+            reasons[i] = "follows itself"
+        elif str(by_id.loc[other, "person_id"]) != str(row["person_id"]):
+            reasons[i] = f"follows visit {other!r} of another person"
+        elif int(by_id.loc[other, "day"]) != int(row["day"]):
+            reasons[i] = f"follows visit {other!r} on another day"
+        elif pd.isna(lo) or pd.isna(hi):
+            reasons[i] = "gap_min and gap_max must be numbers of minutes"
+        elif lo < 0 or lo > hi:
+            reasons[i] = f"gap_min ({lo:g}) must be between 0 and gap_max ({hi:g})"
+        elif int(row["carers"]) != 1 or int(by_id.loc[other, "carers"]) != 1:
+            reasons[i] = "a linked visit must need one carer (use skills_2 for a double-up)"
+    return reasons
 
 
 # --------------------------------------------------------------------------------------------------

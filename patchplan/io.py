@@ -186,10 +186,23 @@ def write_text(path: str | os.PathLike[str], text: str) -> Path:
     return Path(path)
 
 
-def write_csv(frame: pd.DataFrame, path: str | os.PathLike[str], index: bool = False) -> Path:
-    """Write a table as UTF-8 CSV (Excel opens it) atomically; geometry columns are dropped."""
+def write_csv(
+    frame: pd.DataFrame,
+    path: str | os.PathLike[str],
+    index: bool = False,
+    *,
+    note: str = "",
+    excel: bool = False,
+) -> Path:
+    """Write a table as UTF-8 CSV (Excel opens it) atomically; geometry columns are dropped.
+
+    ``note`` is written as a first line above the header (e.g. an INTERNAL marking); ``excel``
+    adds the byte-order mark Excel needs to read UTF-8 (dashes, accents) correctly.
+    """
     table = frame.drop(columns="geometry") if "geometry" in frame.columns else frame
-    with atomic_write(path) as fh:
+    with atomic_write(path, encoding="utf-8-sig" if excel else "utf-8") as fh:
+        if note:
+            fh.write(note + "\n")
         table.to_csv(fh, index=index, lineterminator="\n")
     return Path(path)
 

@@ -71,6 +71,62 @@ class TravelMatrix:
         return self.minutes.shape  # type: ignore[return-value]
 
 
+@dataclass(frozen=True)
+class RouteEdge:
+    """One street edge of a route, in travel order (EPSG:27700).
+
+    Attributes
+    ----------
+    name, ref : the street's OSM ``name`` and ``ref`` ("" when untagged; names of ways osmnx
+        merged are joined by " / ")
+    label : how to call it in directions (:func:`patchplan.network.street_label`): the name, the
+        ref, or "unnamed path" / "unnamed road"
+    highway : OSM highway class
+    length_m : metres
+    minutes : travel time for the network's mode, minutes
+    start_bearing, end_bearing : compass bearing of the first and last segment of the edge,
+        degrees clockwise from grid north (0–360)
+    """
+
+    name: str
+    ref: str
+    label: str
+    highway: str
+    length_m: float
+    minutes: float
+    start_bearing: float
+    end_bearing: float
+
+
+@dataclass(frozen=True)
+class Route:
+    """A leg from door to door: the walk to the street, the street edges, the walk to the door.
+
+    Attributes
+    ----------
+    geometry : the leg's line, origin to destination (EPSG:27700)
+    edges : the street edges in travel order (empty for the straight-line estimate, which knows no
+        streets, and for a leg between two points snapped to the same street corner)
+    access_from_m, access_to_m : metres from the origin to the first street node and from the
+        last one to the destination (the access legs of :class:`NetworkTravel`)
+    estimate : True when the leg is a straight line of the estimate, not a street route
+    street_near : for a leg with no edges (both ends join the network at the same node), the
+        label of the street nearest the destination ("" otherwise)
+    """
+
+    geometry: LineString
+    edges: tuple[RouteEdge, ...] = ()
+    access_from_m: float = 0.0
+    access_to_m: float = 0.0
+    estimate: bool = False
+    street_near: str = ""
+
+
+def _bearing(a: Sequence[float], b: Sequence[float]) -> float:
+    """Compass bearing from point ``a`` to ``b`` (EPSG:27700), degrees clockwise from grid north."""
+    return float(np.degrees(np.arctan2(b[0] - a[0], b[1] - a[1])) % 360.0)
+
+
 @runtime_checkable
 class TravelTimes(Protocol):
     """Anything that gives travel-time matrices and leg geometries for one mode."""
@@ -155,6 +211,10 @@ class StraightLineTravel:
     def path(self, origin: Point, destination: Point) -> LineString:
         """A straight segment: the estimate knows no streets."""
         return LineString([origin, destination])
+
+    def route(self, origin: Point, destination: Point) -> Route:
+        """The straight segment as a :class:`Route` with no street edges (``estimate=True``)."""
+        return Route(self.path(origin, destination), estimate=True)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1049,41 +1109,149 @@ class NetworkTravel:
         NetworkError
             Either point cannot be snapped, or no route joins them.
         """
-        from scipy.sparse.csgraph import dijkstra
+        return self.route(origin, destination).geometry
 
+    def route(self, origin: Point, destination: Point, max_minutes: float | None = None) -> Route:
+        """The fastest route along the streets with its edges, for directions (EPSG:27700).
+
+        Among routes equally fast (common on a street grid) it takes the one that changes street
+        the fewest times, so directions read "along A, then left onto B" rather than a staircase.
+
+        Parameters
+        ----------
+        origin, destination : points in EPSG:27700.
+        max_minutes : a bound on the network minutes of the leg (e.g. its planned travel time),
+            so the search stops there instead of spreading over a whole city; when the target
+            lies beyond it the search runs again without it.
+
+        Raises
+        ------
+        NetworkError
+            Either point cannot be snapped, or no route joins them.
+        """
         from patchplan.errors import NetworkError
 
         pts = gpd.GeoSeries([origin, destination], crs="EPSG:27700")
-        node, dist, _, _, reason = self._snap(pts)
+        node, _, _, access_m, reason = self._snap(pts)
         for label, i in (("origin", 0), ("destination", 1)):
             if node[i] < 0:
                 raise NetworkError(f"{label} {pts.iloc[i].wkt} cannot be snapped: {reason[i]}")
-        csr = csr_graph(self.graph)
-        _, pred = dijkstra(csr.csr, directed=True, indices=int(node[0]), return_predecessors=True)
-        chain = [int(node[1])]
-        while chain[-1] != node[0]:
-            parent = int(pred[chain[-1]])
-            if parent < 0:
-                raise NetworkError(
-                    f"no {self.mode} route from {origin.wkt} to {destination.wkt} on the network"
-                )
-            chain.append(parent)
-        chain.reverse()
+        chain = self._fewest_turns_chain(int(node[0]), int(node[1]), max_minutes)
+        if chain is None:
+            raise NetworkError(
+                f"no {self.mode} route from {origin.wkt} to {destination.wkt} on the network"
+            )
+        ids = csr_graph(self.graph).nodes
         coords: list[tuple[float, float]] = [(origin.x, origin.y)]
-        ids = csr.nodes
+        edges = []
         for tail, head in zip(chain[:-1], chain[1:], strict=True):
-            coords.extend(self._edge_coords(ids[tail], ids[head]))
+            data = self._fastest_edge(ids[tail], ids[head])
+            points = self._edge_coords(ids[tail], ids[head])
+            coords.extend(points)
+            edges.append(self._route_edge(data, points))
+        street_near = ""
         if len(chain) == 1:
             data = self.graph.nodes[ids[chain[0]]]
             coords.append((data["x"], data["y"]))
+            street_near = self._street_near(destination)
         coords.append((destination.x, destination.y))
         kept = [c for i, c in enumerate(coords) if i == 0 or c != coords[i - 1]]
-        return LineString(kept if len(kept) > 1 else kept * 2)
+        return Route(
+            LineString(kept if len(kept) > 1 else kept * 2),
+            tuple(edges),
+            access_from_m=float(access_m[0]),
+            access_to_m=float(access_m[1]),
+            street_near=street_near,
+        )
+
+    def _street_near(self, point: Point) -> str:
+        """The label of the street edge nearest ``point``."""
+        from patchplan.network import _edge_index, street_label
+
+        index = _edge_index(self.graph)
+        nearest = int(index.tree.nearest(point))
+        return street_label(self._fastest_edge(index.u[nearest], index.v[nearest]))
+
+    def _fewest_turns_chain(
+        self, source: int, target: int, max_minutes: float | None = None
+    ) -> list[int] | None:
+        """Node indices of a fastest path source → target changing street the fewest times.
+
+        The fastest paths form a DAG (edges with ``d(u) + w(u, v) = d(v)`` between nodes on some
+        fastest path); a dynamic programme over it in order of ``d`` counts street changes.
+        """
+        from scipy.sparse.csgraph import dijkstra
+
+        from patchplan.network import street_label
+
+        csr = csr_graph(self.graph)
+        if source == target:
+            return [source]
+        limit = np.inf if max_minutes is None else float(max_minutes)
+        d_from = dijkstra(csr.csr, directed=True, indices=source, limit=limit)
+        if not np.isfinite(d_from[target]) and np.isfinite(limit):
+            d_from = dijkstra(csr.csr, directed=True, indices=source)
+        total = d_from[target]
+        if not np.isfinite(total):
+            return None
+        tol = 1e-7 * (1.0 + total)
+        if "transpose" not in csr._derived:
+            csr._derived["transpose"] = csr.csr.T.tocsr()
+        d_to = dijkstra(csr._derived["transpose"], directed=True, indices=target, limit=total + tol)
+        on = np.flatnonzero(d_from + d_to <= total + tol)
+        order = on[np.lexsort((on, d_from[on]))]
+        rank = {int(n): i for i, n in enumerate(order)}
+        ids = csr.nodes
+        indptr, heads, weights = csr.csr.indptr, csr.csr.indices, csr.csr.data
+        # best[node][street arrived on] = (street changes so far, (previous node, its street))
+        best: dict[int, dict[str, tuple[int, tuple[int, str] | None]]] = {source: {"": (0, None)}}
+        for u in map(int, order):
+            for k in range(indptr[u], indptr[u + 1]):
+                v = int(heads[k])
+                if rank.get(v, -1) <= rank[u] or abs(d_from[u] + weights[k] - d_from[v]) > tol:
+                    continue
+                street = street_label(self._fastest_edge(ids[u], ids[v]))
+                arrivals = best.setdefault(v, {})
+                for came_on, (changes, _) in sorted(best.get(u, {}).items()):
+                    cost = changes + (came_on not in ("", street))
+                    if street not in arrivals or cost < arrivals[street][0]:
+                        arrivals[street] = (cost, (u, came_on))
+        if not best.get(target):
+            return None
+        state: tuple[int, str] | None = (
+            target,
+            min(best[target].items(), key=lambda kv: (kv[1][0], kv[0]))[0],
+        )
+        chain = []
+        while state is not None:
+            chain.append(state[0])
+            state = best[state[0]][state[1]][1]
+        return chain[::-1]
+
+    def _fastest_edge(self, u: Hashable, v: Hashable) -> dict:
+        """The attributes of the fastest of the parallel edges u → v."""
+        return min(self.graph.get_edge_data(u, v).values(), key=lambda d: d["minutes"])
+
+    @staticmethod
+    def _route_edge(data: dict, points: list[tuple[float, float]]) -> RouteEdge:
+        from patchplan.network import street_label, street_of
+
+        name, ref = street_of(data)
+        highway = data.get("highway", "")
+        return RouteEdge(
+            name=name,
+            ref=ref,
+            label=street_label(data),
+            highway=str(highway[0] if isinstance(highway, list) else highway),
+            length_m=float(data["length"]),
+            minutes=float(data["minutes"]),
+            start_bearing=_bearing(points[0], points[1]),
+            end_bearing=_bearing(points[-2], points[-1]),
+        )
 
     def _edge_coords(self, u: Hashable, v: Hashable) -> list[tuple[float, float]]:
         """Coordinates of the fastest edge u → v, from u to v."""
-        edges = self.graph.get_edge_data(u, v)
-        data = min(edges.values(), key=lambda d: d["minutes"])
+        data = self._fastest_edge(u, v)
         geom = data.get("geometry")
         if isinstance(geom, LineString):
             return [tuple(c) for c in geom.coords]  # type: ignore[misc]

@@ -596,6 +596,42 @@ def _highway_of(data: Mapping[str, Any]) -> str:
     return str(value[0] if isinstance(value, list) else value)
 
 
+FOOT_HIGHWAYS = frozenset(
+    ("footway", "path", "steps", "pedestrian", "cycleway", "bridleway", "track", "corridor")
+)
+"""OSM highway classes that are paths rather than roads (an unnamed one is "an unnamed path")."""
+
+
+def _tag_text(value: Any) -> str:
+    """An OSM tag as text: osmnx keeps a list where simplification merged ways with different values."""
+    if isinstance(value, list):
+        return " / ".join(dict.fromkeys(str(v) for v in value if _present(v)))
+    return str(value) if _present(value) else ""
+
+
+def _present(value: Any) -> bool:
+    return value is not None and not (isinstance(value, float) and np.isnan(value)) and value != ""
+
+
+def street_of(data: Mapping[str, Any]) -> tuple[str, str]:
+    """The street an edge belongs to, as ``(name, ref)`` from its OSM tags ("" when untagged).
+
+    An edge osmnx merged from differently named ways gets the names joined by " / ".
+    """
+    return _tag_text(data.get("name")), _tag_text(data.get("ref"))
+
+
+def street_label(data: Mapping[str, Any]) -> str:
+    """How a carer would call an edge: its name (with its ref, e.g. "Broomhall Road (A57)"), its
+    ref alone, or "unnamed path" / "unnamed road" by its highway class."""
+    name, ref = street_of(data)
+    if name and ref:
+        return f"{name} ({ref})"
+    if name or ref:
+        return name or ref
+    return "unnamed path" if _highway_of(data) in FOOT_HIGHWAYS else "unnamed road"
+
+
 def _add_minutes(graph: nx.MultiDiGraph, mode: str, settings: NetworkSettings) -> None:
     """Set ``speed_kph`` and ``minutes`` on every edge for ``mode``."""
     import osmnx as ox

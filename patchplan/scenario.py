@@ -194,11 +194,32 @@ class OutputSettings:
     dir : output folder (relative to the working directory)
     maps_dir : folder for the HTML maps
     internal_maps : also write the INTERNAL rounds map (shows individual visit locations)
+    round_sheets : also write carers' run sheets, GPX tracks, Excel-friendly rounds and rotas and
+        the planner's map, under ``<dir>/<name>/INTERNAL/rounds`` (they locate individual homes)
+    gpx_week_start : the Monday (ISO date, ``YYYY-MM-DD``) of the week the planned days fall in,
+        for the date and time of GPX waypoints: the study plans days of the week (0 = Monday) with
+        no calendar date, so day ``d`` is this date + ``d`` days, times UK local clock time
     """
 
     dir: str = "outputs"
     maps_dir: str = "outputs/maps"
     internal_maps: bool = True
+    round_sheets: bool = True
+    gpx_week_start: str = "2024-01-01"
+
+    def __post_init__(self) -> None:
+        import datetime
+
+        try:
+            monday = datetime.date.fromisoformat(self.gpx_week_start)
+        except ValueError:
+            raise ValueError(
+                f"gpx_week_start: expected a date such as 2024-01-01, got {self.gpx_week_start!r}"
+            ) from None
+        if monday.weekday() != 0:
+            raise ValueError(
+                f"gpx_week_start: {self.gpx_week_start} is a {monday:%A}; give the Monday of the week"
+            )
 
     def problems(self) -> list[str]:
         """Problems of these settings, each naming its key (empty when valid)."""
@@ -209,8 +230,8 @@ class OutputSettings:
 
 
 def _rounds_problems(s: Any) -> list[str]:
-    """Range rules of ``rounds.RoundsSettings``, kept here while ``rounds`` becomes a package
-    (issue #16 could not edit it); they belong in a ``problems()`` method on that class."""
+    """Range rules of ``rounds.RoundsSettings``, kept here because issue #16 could not edit the
+    rounds package; they belong in a ``problems()`` method on that class."""
     return collect(
         positive("time_limit_s", s.time_limit_s),
         at_least("seed", s.seed, 0),
@@ -219,6 +240,7 @@ def _rounds_problems(s: Any) -> list[str]:
         at_least("unserved_penalty_min", s.unserved_penalty_min, 1),
         at_least("punctuality_tolerance_min", s.punctuality_tolerance_min, 0),
         at_least("lateness_cost_per_min", s.lateness_cost_per_min, 0),
+        at_least("max_lateness_cost_per_min", s.max_lateness_cost_per_min, 0),
         at_least("workers", s.workers, 1),
         at_least("time_units_per_min", s.time_units_per_min, 1),
         at_least("solution_limit", s.solution_limit, 1),
@@ -228,6 +250,7 @@ def _rounds_problems(s: Any) -> list[str]:
         at_least("max_visits_per_problem", s.max_visits_per_problem, 0),
         at_least("max_walk_leg_min", s.max_walk_leg_min, 0),
         at_least("branch_limit", s.branch_limit, 0),
+        at_least("linked_iterations", s.linked_iterations, 1),
     )
 
 

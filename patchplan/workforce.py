@@ -23,6 +23,7 @@ Times are minutes after midnight, durations minutes.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 import geopandas as gpd
@@ -112,6 +113,31 @@ def _shift_problem(i: int, start: int, end: int) -> str | None:
     if 0 <= start < end <= MINUTES_PER_DAY:
         return None
     return f"shifts[{i}] = ({start}, {end}) must be 0 <= start < end <= {MINUTES_PER_DAY} (minutes after midnight)"
+
+
+_CARER_ID = re.compile(r"^(?P<provider>.+)-s(?P<shift>\d+)-(?P<number>\d+)$")
+
+
+def carer_id(provider_id: str, shift: int, number: int) -> str:
+    """The id of a provider's ``number``-th carer on shift ``shift`` (both 1-based), e.g.
+    ``"P03-A-s1-04"``: the provider and the shift can be read back from it."""
+    return f"{provider_id}-s{shift}-{number:02d}"
+
+
+def provider_of(carer: str) -> str:
+    """The provider id in a carer id made by :func:`carer_id` ("" for any other id)."""
+    match = _CARER_ID.match(str(carer))
+    return match["provider"] if match else ""
+
+
+def shift_of(carer: str, settings: WorkforceSettings) -> tuple[int, int] | None:
+    """The (start, end) of a carer's shift, minutes after midnight, from its id and
+    ``settings.shifts``; None for an id not made by :func:`carer_id` or an unknown shift."""
+    match = _CARER_ID.match(str(carer))
+    if match is None or not 1 <= int(match["shift"]) <= len(settings.shifts):
+        return None
+    start, end = settings.shifts[int(match["shift"]) - 1]
+    return int(start), int(end)
 
 
 def _base_points(people: gpd.GeoDataFrame, count: int, rng: np.random.Generator) -> gpd.GeoSeries:
@@ -258,7 +284,7 @@ def carers_for(
         for i in range(need):
             rows.append(
                 {
-                    "carer_id": f"{provider}-s{s + 1}-{i + 1:02d}",
+                    "carer_id": carer_id(provider, s + 1, i + 1),
                     "mode": "walk" if i < walkers else "drive",
                     "shift_start": start,
                     "shift_end": end,

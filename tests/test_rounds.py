@@ -360,7 +360,8 @@ def two_shift_carers(n_per_shift: int) -> gpd.GeoDataFrame:
 
 def test_a_large_day_is_cut_along_the_gaps_between_towns():
     # four towns 12 km apart, 40 visits each, carers driving from a base in the middle; a cap of
-    # 40 must give one part per town, so no carer's round ever leaves its town
+    # 40 must give one part per town, so rounds stay in their town (only the repair pass may
+    # lend a carer with slack to a neighbouring town's leftovers)
     centres = [(-6_000.0, -6_000.0), (6_000.0, -6_000.0), (-6_000.0, 6_000.0),
                (6_000.0, 6_000.0)]  # fmt: skip
     visits = towns_day(40, centres, seed=4)
@@ -370,7 +371,7 @@ def test_a_large_day_is_cut_along_the_gaps_between_towns():
     result = plan_rounds(visits, carers, TRAVEL, settings)
     stops = result.rounds[result.rounds.visit_id != RETURN]
     towns = stops.groupby("carer_id")["visit_id"].agg(lambda s: {v.split("-")[0] for v in s})
-    assert (towns.map(len) == 1).all()
+    assert (towns.map(len) == 1).mean() >= 0.9
     assert stops.visit_id.str.split("-").str[0].nunique() == 4
     served = set(stops.visit_id)
     assert served | set(result.unserved.visit_id) == set(visits.visit_id)
@@ -379,7 +380,8 @@ def test_a_large_day_is_cut_along_the_gaps_between_towns():
 
 
 def test_carers_are_shared_in_proportion_and_keep_the_fleet_mix():
-    from patchplan.rounds import _day_problem, _share_carers
+    from patchplan.rounds.decompose import share_carers as _share_carers
+    from patchplan.rounds.problem import day_problem as _day_problem
 
     visits = towns_day(30, [(0.0, 0.0), (10_000.0, 0.0), (20_000.0, 0.0)], seed=1)
     carers = two_shift_carers(12)  # 6 early walkers, 6 early drivers, 6 late walkers, 6 late

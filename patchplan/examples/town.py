@@ -12,6 +12,8 @@ What it contains, chosen so that walking and driving really differ:
   **footpaths** across a park;
 * a **dual carriageway** bypass to the south (two one-way carriageways, ``foot=no``) that walkers
   cannot use;
+* named streets (made-up names: a "Road" per grid row, a "Street" per grid column), unnamed park
+  paths and slip roads, so directions can name the streets;
 * 15 small areas (like LSOAs) with residents aged 65+ and a deprivation decile, 18 neighbourhoods,
   3 PCN areas whose edges do not follow the neighbourhoods, 6 GP practices, and ~1,100 address
   points along the streets (like postcodes) for placing people.
@@ -47,6 +49,21 @@ PEDESTRIAN_STREET = (12, 14, 10)  # row 10 from column 12 to 14
 STEPS = ((7, 3), (7, 4))  # a short flight of steps between two grid nodes
 BYPASS_Y = (-180.0, -210.0)  # eastbound and westbound carriageways, metres from the grid origin
 BYPASS_JUNCTION_COLUMNS = (0, 10, 20)
+
+ROW_STREETS = (
+    "Quay Road", "Mill Road", "Abbey Road", "Chapel Road", "Orchard Road", "Station Road",
+    "Park Road", "Bridge Road", "Church Road", "Castle Road", "Victoria Road", "Albert Road",
+    "Manor Road", "Grange Road", "Cliff Road",
+)  # fmt: skip
+"""Names of the east–west streets, one per grid row from the south (made up, like the town)."""
+
+COLUMN_STREETS = (
+    "Ash Street", "Beech Street", "Cedar Street", "Elm Street", "Fir Street", "Hazel Street",
+    "Holly Street", "Larch Street", "Lime Street", "Maple Street", "Oak Street", "Pine Street",
+    "Rowan Street", "Willow Street", "Yew Street", "Alder Street", "Birch Street", "Cherry Street",
+    "Hawthorn Street", "Juniper Street", "Poplar Street",
+)  # fmt: skip
+"""Names of the north–south streets, one per grid column from the west."""
 
 
 @dataclass(frozen=True)
@@ -147,6 +164,9 @@ def _streets() -> nx.MultiDiGraph:
             return "secondary"
         return "residential"
 
+    def street_name(a: tuple[int, int], c: tuple[int, int]) -> str:
+        return ROW_STREETS[a[1]] if a[1] == c[1] else COLUMN_STREETS[a[0]]
+
     ped_c0, ped_c1, ped_row = PEDESTRIAN_STREET
     for row in range(ROWS):
         for col in range(COLUMNS):
@@ -169,7 +189,7 @@ def _streets() -> nx.MultiDiGraph:
                 elif (a, c) == STEPS:
                     b.way([u, v], "steps", name="Church Steps")
                 else:
-                    b.way([u, v], street_class(a, c))
+                    b.way([u, v], street_class(a, c), name=street_name(a, c))
 
     # Footpaths across the park: the diagonals and the middle line.
     pc0, pc1, pr0, pr1 = PARK
