@@ -54,7 +54,8 @@ CELLS = st.one_of(
 PEOPLE_COLUMNS = ["person_id", "postcode", "easting", "northing", "lat", "lon", "latitude",
                   "longitude", "area_id", "id", "name", "geometry", "_row", "Person_ID", " x "]  # fmt: skip
 VISIT_COLUMNS = ["visit_id", "person_id", "day", "earliest", "latest", "duration", "carers",
-                 "skills", "Day", "_row", "index"]  # fmt: skip
+                 "skills", "skills_2", "follows", "gap_min", "gap_max", "due", "Day", "_row",
+                 "index"]  # fmt: skip
 
 
 @st.composite
