@@ -39,7 +39,6 @@ import geopandas as gpd
 import networkx as nx
 import numpy as np
 import pandas as pd
-import pyogrio
 import shapely
 from pyproj import CRS as ProjCRS
 
@@ -52,6 +51,7 @@ __all__ = [
     "assign_blocks",
     "block_adjacency",
     "load_layer",
+    "load_points",
     "make_blocks",
     "measure_gaps",
     "measure_overlaps",
@@ -80,6 +80,10 @@ class LayerReport:
         The CRS the features came in (or the one the caller stated for a file without one).
     repaired : list of str
         Ids whose geometry was invalid and was repaired with ``make_valid``.
+    repairs : pandas.DataFrame
+        ``id``, ``area_before_m2`` (the ring as drawn), ``area_after_m2``, ``area_change_m2``
+        (after − before) for each repaired feature: a self-intersecting ring repaired to half
+        its drawn area shows here.
     rejected : pandas.DataFrame
         ``id``, ``reason`` for features dropped (only when ``on_invalid="drop"``).
     overlaps : pandas.DataFrame
@@ -94,6 +98,7 @@ class LayerReport:
     n_features: int
     crs_in: str
     repaired: list[str] = field(default_factory=list)
+    repairs: pd.DataFrame = field(default_factory=lambda: _empty_repairs())
     rejected: pd.DataFrame = field(
         default_factory=lambda: pd.DataFrame(
             {"id": pd.Series(dtype=str), "reason": pd.Series(dtype=str)}
@@ -120,6 +125,17 @@ class LayerReport:
             f"{len(self.overlaps)} overlaps ({self.overlap_m2:,.0f} m²), "
             f"{len(self.gaps)} gaps ({self.gap_m2:,.0f} m²)"
         )
+
+
+def _empty_repairs() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "id": pd.Series(dtype=str),
+            "area_before_m2": pd.Series(dtype=float),
+            "area_after_m2": pd.Series(dtype=float),
+            "area_change_m2": pd.Series(dtype=float),
+        }
+    )
 
 
 def _empty_overlaps() -> pd.DataFrame:
@@ -157,6 +173,7 @@ def load_layer(
     on_invalid: str = "raise",
     min_report_m2: float = 1.0,
     check_topology: bool = True,
+    crs_key: str | None = None,
 ) -> tuple[gpd.GeoDataFrame, LayerReport]:
     """Read a polygon layer, check it, repair it and reproject it to EPSG:27700.
 
@@ -171,7 +188,9 @@ def load_layer(
         Column holding a readable name; the id is used when ``None``.
     crs
         CRS to assume when the source has none. A source without a CRS and no ``crs`` is an error;
-        a stated ``crs`` that contradicts the source's own is an error too.
+        a stated ``crs`` that contradicts the source's own is an error too. A source whose own CRS
+        is geographic but whose coordinates are not degrees (British National Grid metres in a
+        GeoJSON without a ``crs`` member, which GeoJSON then implies is WGS84) counts as having none.
     layer
         Layer name inside a multi-layer file (GeoPackage).
     on_invalid
@@ -182,6 +201,9 @@ def load_layer(
         Overlaps and gaps smaller than this (m²) are not reported.
     check_topology
         Measure overlaps and gaps (costs a union of the layer; turn off for very large layers).
+    crs_key
+        The setting that states ``crs`` (e.g. ``"[inputs] pcns_crs"``), named in the error when a
+        CRS is missing.
 
     Returns
     -------
@@ -199,27 +221,10 @@ def load_layer(
     frame, label = _read(source, layer)
     if len(frame) == 0:
         raise BoundaryError(f"{label}: no features")
-    for column in (id_column, name_column):
-        if column is not None and column not in frame.columns:
-            raise BoundaryError(
-                f"{label}: no column {column!r} (columns: {', '.join(map(str, frame.columns))})"
-            )
-    frame = frame.set_crs(_source_crs(frame, crs, label), allow_override=True)
+    _check_columns(frame, label, id_column, name_column)
+    frame = frame.set_crs(_source_crs(frame, crs, label, crs_key), allow_override=True)
     crs_in = frame.crs.to_string()
-
-    ids = _id_strings(frame[id_column])
-    frame = frame.rename(
-        columns={
-            c: f"{c}_source"
-            for c in ("id", "name")
-            if c in frame.columns and c not in (id_column, name_column)
-        }
-    )
-    frame.insert(0, "id", ids)
-    names = (
-        ids if name_column is None else frame[name_column].astype("string").fillna("").astype(str)
-    )
-    frame.insert(1, "name", names)
+    frame = _with_id_and_name(frame, id_column, name_column)
 
     rejected = _bad_features(frame, label, on_invalid)
     if len(rejected):
@@ -234,16 +239,32 @@ def load_layer(
         )
         raise BoundaryError(f"{label}: {len(wrong)} features are not polygons, e.g. {sample}")
 
-    frame = frame.to_crs(CRS)
+    frame = _to_british_grid(frame, label, crs_in)
     invalid = ~frame.geometry.is_valid
     repaired = frame.loc[invalid, "id"].tolist()
+    repairs = _empty_repairs()
     if repaired:
+        before = shapely.area(frame.geometry[invalid].values)
         frame.loc[invalid, "geometry"] = _repair(frame.geometry[invalid])
+        after = shapely.area(frame.geometry[invalid].values)
+        repairs = pd.DataFrame(
+            {
+                "id": [str(i) for i in repaired],
+                "area_before_m2": before,
+                "area_after_m2": after,
+                "area_change_m2": after - before,
+            }
+        )
     frame = frame.reset_index(drop=True)
     frame["id"] = frame["id"].astype(str)
     frame["name"] = frame["name"].astype(str)
     report = LayerReport(
-        source=label, n_features=len(frame), crs_in=crs_in, repaired=repaired, rejected=rejected
+        source=label,
+        n_features=len(frame),
+        crs_in=crs_in,
+        repaired=repaired,
+        repairs=repairs,
+        rejected=rejected,
     )
     if check_topology:
         report.overlaps = measure_overlaps(frame, min_report_m2)
@@ -252,7 +273,7 @@ def load_layer(
 
 
 def _read(
-    source: str | os.PathLike[str] | gpd.GeoDataFrame, layer: str | None
+    source: str | os.PathLike[str] | gpd.GeoDataFrame, layer: str | None, kind: str = "boundary"
 ) -> tuple[gpd.GeoDataFrame, str]:
     if isinstance(source, gpd.GeoDataFrame):
         return source.copy(), str(source.attrs.get("source", "<GeoDataFrame>"))
@@ -260,34 +281,140 @@ def _read(
     label = path.name if layer is None else f"{path.name} (layer {layer})"
     if not path.exists():
         raise BoundaryError(f"{path}: file not found")
+    if not path.is_file():
+        raise BoundaryError(f"{path}: is a folder, not a {kind} layer file")
     try:
         frame = gpd.read_file(path, layer=layer, engine="pyogrio")
-    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, ValueError) as exc:
-        raise BoundaryError(f"{label}: cannot read as a boundary layer ({exc})") from exc
+    except Exception as exc:  # GDAL, pyogrio and pandas raise many types for unreadable files
+        raise BoundaryError(f"{label}: cannot read as a {kind} layer ({exc})") from exc
+    if not isinstance(frame, gpd.GeoDataFrame) or frame.geometry.name not in frame.columns:
+        raise BoundaryError(f"{label}: has no geometry, so it is not a {kind} layer")
     return frame, label
 
 
-def _source_crs(frame: gpd.GeoDataFrame, stated: str | int | None, label: str) -> ProjCRS:
-    if frame.crs is None:
-        if stated is None:
+def _check_columns(
+    frame: gpd.GeoDataFrame, label: str, id_column: str, name_column: str | None
+) -> None:
+    """The id and name columns exist and are attributes, not the geometry."""
+    columns = [str(c) for c in frame.columns if c != frame.geometry.name]
+    for role, column in (("id", id_column), ("name", name_column)):
+        if column is None:
+            continue
+        if column == frame.geometry.name:
             raise BoundaryError(
-                f"{label}: the layer has no CRS; state the one it is in (e.g. crs='EPSG:27700')"
+                f"{label}: {column!r} is the geometry, not an {role} column "
+                f"(columns: {', '.join(columns)})"
+            )
+        if column not in frame.columns:
+            raise BoundaryError(f"{label}: no column {column!r} (columns: {', '.join(columns)})")
+    clash = frame.columns[frame.columns.duplicated()]
+    if len(clash):
+        raise BoundaryError(f"{label}: column {clash[0]!r} appears more than once")
+
+
+def _with_id_and_name(
+    frame: gpd.GeoDataFrame, id_column: str, name_column: str | None
+) -> gpd.GeoDataFrame:
+    """``id`` and ``name`` first; a source column called ``id`` or ``name`` that is not the one
+    chosen is kept as ``id_source`` / ``name_source``, and a chosen one is replaced by its text."""
+    ids = _id_strings(frame[id_column])
+    names = (
+        ids if name_column is None else frame[name_column].astype("string").fillna("").astype(str)
+    )
+    chosen = {c for c in (id_column, name_column) if c in ("id", "name")}
+    frame = frame.drop(columns=list(chosen)).rename(
+        columns={c: f"{c}_source" for c in ("id", "name") if c in frame.columns and c not in chosen}
+    )
+    frame.insert(0, "id", ids.to_numpy())
+    frame.insert(1, "name", names.to_numpy())
+    return frame
+
+
+def _source_crs(
+    frame: gpd.GeoDataFrame, stated: str | int | None, label: str, crs_key: str | None = None
+) -> ProjCRS:
+    declared, why = frame.crs, ""
+    if declared is not None and declared.is_geographic and not _in_degrees(frame):
+        xmin, ymin, xmax, ymax = frame.total_bounds
+        declared, why = (
+            None,
+            (
+                f" usable: it implies {frame.crs.to_string()} (degrees), but its coordinates run "
+                f"{xmin:,.0f}..{xmax:,.0f} by {ymin:,.0f}..{ymax:,.0f}, which are not degrees"
+            ),
+        )
+    if declared is None:
+        if stated is None:
+            hint = f"{crs_key} = 'EPSG:27700'" if crs_key else "e.g. crs='EPSG:27700'"
+            raise BoundaryError(
+                f"{label}: the layer has no CRS{why}; state the one it is in ({hint})"
             )
         return ProjCRS.from_user_input(stated)
     if stated is not None:
         wanted = ProjCRS.from_user_input(stated)
-        if not frame.crs.equals(wanted, ignore_axis_order=True):
+        if not declared.equals(wanted, ignore_axis_order=True):
             raise BoundaryError(
-                f"{label}: the layer says its CRS is {frame.crs.to_string()} but {wanted.to_string()} was stated"
+                f"{label}: the layer says its CRS is {declared.to_string()} but {wanted.to_string()} was stated"
             )
-    return frame.crs
+    return declared
+
+
+def _in_degrees(frame: gpd.GeoDataFrame) -> bool:
+    xmin, ymin, xmax, ymax = frame.total_bounds
+    if not np.isfinite([xmin, ymin, xmax, ymax]).all():
+        return True  # no coordinates to judge by
+    return -180 <= xmin <= xmax <= 180 and -90 <= ymin <= ymax <= 90
+
+
+def _to_british_grid(frame: gpd.GeoDataFrame, label: str, crs_in: str) -> gpd.GeoDataFrame:
+    """Reproject to EPSG:27700; coordinates the projection cannot place are an error naming the file."""
+    out = frame.to_crs(CRS)
+    present = out.geometry.notna().to_numpy() & ~out.geometry.is_empty.to_numpy()
+    if present.any() and not np.isfinite(shapely.bounds(out.geometry.values[present])).all():
+        raise BoundaryError(
+            f"{label}: some coordinates cannot be placed in British National Grid from {crs_in}: "
+            "is the stated CRS right (or are latitude and longitude swapped)?"
+        )
+    return out
+
+
+def load_points(
+    source: str | os.PathLike[str] | gpd.GeoDataFrame,
+    crs: str | int | None = None,
+    *,
+    layer: str | None = None,
+    crs_key: str | None = None,
+) -> gpd.GeoDataFrame:
+    """Read a point layer (e.g. GP practices) in EPSG:27700, with the CRS rules of :func:`load_layer`.
+
+    Features without geometry are dropped; their number is in ``.attrs["without_geometry"]``.
+
+    Raises
+    ------
+    BoundaryError
+        Unreadable file, no features, missing CRS, or geometry that is not points.
+    """
+    frame, label = _read(source, layer, kind="point")
+    if len(frame) == 0:
+        raise BoundaryError(f"{label}: no features")
+    frame = frame.set_crs(_source_crs(frame, crs, label, crs_key), allow_override=True)
+    present = frame.geometry.notna() & ~frame.geometry.is_empty
+    types = frame.geometry[present].geom_type
+    if not types.isin(("Point", "MultiPoint")).all():
+        raise BoundaryError(f"{label}: expected points, found {', '.join(sorted(set(types)))}")
+    out = _to_british_grid(frame[present.to_numpy()], label, frame.crs.to_string())
+    out = out.reset_index(drop=True)
+    out.attrs["without_geometry"] = int((~present).sum())
+    out.attrs["source"] = label
+    return out
 
 
 def _id_strings(values: pd.Series) -> pd.Series:
     """Ids as strings; whole floats lose their ``.0`` (pandas reads integer ids with gaps as floats)."""
     out = values.astype("string")
     if pd.api.types.is_float_dtype(values):
-        whole = values.notna() & (values == np.floor(values))
+        finite = values.notna() & np.isfinite(values) & (values.abs() < 2**53)
+        whole = finite & (values == np.floor(values))
         out[whole] = values[whole].astype("int64").astype("string")
     out = out.str.strip()
     return out.where(out != "", pd.NA)

@@ -3,15 +3,21 @@
 ``patchplan demo``              the whole chain on the embedded synthetic town
 ``patchplan run SCENARIO``      the whole chain for a scenario file; writes maps, tables and report
 ``patchplan report SCENARIO``   the same, printing where the committee report is
-``patchplan check SCENARIO``    validate a scenario file without running it
+``patchplan check SCENARIO``    check everything a run would (settings, input files, outputs) and
+                                list every problem; exits 2 when there is one
 ``patchplan network FILE``      build (and cache) walk and drive networks from an OSM file, with stats
 ``patchplan sweep SCENARIO``    a what-if study: variants × seeds as tasks on Dask, compared in a report
 ``patchplan score SCENARIO``    score and plan lots edited by hand (``--layout``), or keep some (``--lock``)
 ``patchplan rounds SCENARIO``   carers' run sheets, GPX, rounds tables and rotas from a finished study
+
+``run``, ``report`` and ``demo`` make the same checks first, hold a lock on the outputs folder
+while they run (a second run on it stops with the first one's pid), and write all their outputs
+at the end or none: Ctrl-C (SIGINT) or SIGTERM stops a run, writes nothing and exits 130 or 143.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import partial
@@ -33,7 +39,9 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from patchplan.errors import PatchplanError
+from patchplan import checks, io
+from patchplan.errors import Interrupted, PatchplanError
+from patchplan.interrupts import raise_if_interrupted, stop_on_signals
 from patchplan.scenario import Scenario
 
 if TYPE_CHECKING:
@@ -49,6 +57,20 @@ ScenarioArg = Annotated[Path, typer.Argument(help="scenario TOML file")]
 def _fail(exc: Exception) -> None:
     console.print(f"[bold red]error:[/] {escape(str(exc))}")  # "[inputs] …" is not markup
     raise typer.Exit(code=2)
+
+
+def _report_check(report: checks.CheckReport, where: object) -> None:
+    """Print a check's notes and problems; exit 2 when there is a problem."""
+    for note in report.notes:
+        console.print(f"[yellow]note:[/] {escape(note)}")
+    if report.problems:
+        count = len(report.problems)
+        console.print(
+            f"[bold red]error:[/] {escape(str(where))}: {count} problem{'s' * (count > 1)}"
+        )
+        for problem in report.problems:
+            console.print(f"  - {escape(problem)}")
+        raise typer.Exit(code=2)
 
 
 def _cell(row: pd.Series, key: str, fmt: str = "{:,.0f}", scale: float = 1.0) -> str:
@@ -139,6 +161,55 @@ def _task_bar(what: str) -> Iterator[Callable]:
         yield advance
 
 
+def _account_table(result) -> Table:
+    table = Table(
+        title="Inputs account: rows and features read, kept and left out",
+        caption="also in inputs-account.csv and the report",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+    )
+    for col in ("input", "source", "measure", "reason", "count", "area ha"):
+        table.add_column(col, justify="right" if col in ("count", "area ha") else "left")
+    for line in result.account.lines:
+        area = "" if pd.isna(line.area_m2) else f"{line.area_m2 / 10_000:,.2f}"
+        style = (
+            "red" if line.count and line.measure in ("rejected", "outside every block") else None
+        )
+        table.add_row(
+            line.input, escape(line.source), line.measure, escape(line.reason), f"{line.count:,}",
+            area, style=style,
+        )  # fmt: skip
+    return table
+
+
+def _output_roots(scenario: Scenario) -> list[Path]:
+    """The folders a run writes under: the outputs folder, and the maps folder when outside it."""
+    out, maps = Path(scenario.outputs.dir), Path(scenario.outputs.maps_dir)
+    inside = out.resolve() in (maps.resolve(), *maps.resolve().parents)
+    return [out] if inside else [out, maps]
+
+
+def _guarded(
+    check: Callable[[], checks.CheckReport], where: object, seeds: int | None = None, **run: Any
+) -> None:
+    """Check, then run; a stop signal ends the run with 128 + its number and nothing written.
+
+    ``seeds`` (default ``[sweep] seeds``) > 1 also runs the study over that many caseloads;
+    ``run`` passes ``layout`` or ``locks`` on to :func:`_run`.
+    """
+    with stop_on_signals():
+        try:
+            report = check()
+            _report_check(report, where)
+            sc = report.raise_for_problems()
+            _run(sc, seeds=seeds if seeds is not None else sc.sweep.seeds, **run)
+        except Interrupted as exc:
+            console.print(f"[bold red]interrupted[/] ({exc}): nothing was written")
+            raise typer.Exit(code=exc.exit_code) from None
+        except PatchplanError as exc:
+            _fail(exc)
+
+
 def _run(
     scenario: Scenario,
     *,
@@ -155,29 +226,37 @@ def _run(
     console.print(
         f"[bold]{scenario.study.title}[/]" + (f"  [red]({'; '.join(flags)})[/]" if flags else "")
     )
-    with console.status("running") as status:
+    with contextlib.ExitStack() as held:
+        for root in _output_roots(scenario):
+            held.enter_context(io.folder_lock(root))
+        with console.status("running") as status:
 
-        def progress(message: str) -> None:
-            status.update(message)
-            console.log(message)
+            def progress(message: str) -> None:
+                status.update(message)
+                console.log(message)
 
-        result = run(scenario, progress=progress, layout=layout, locks=locks)
-    if seeds > 1:
-        from patchplan.sweep import seed_ranges
+            result = run(scenario, progress=progress, layout=layout, locks=locks)
+        if seeds > 1:
+            from patchplan.sweep import seed_ranges
 
-        with _task_bar(f"{seeds} caseloads") as advance:
-            result.ranges = seed_ranges(result.scenario, seeds, base=result, progress=advance)
+            with _task_bar(f"{seeds} caseloads") as advance:
+                result.ranges = seed_ranges(result.scenario, seeds, base=result, progress=advance)
+        raise_if_interrupted()
+        with io.all_or_nothing():
+            written = write_outputs(result)
+            # Lots edited or locked by hand are not in the scenario's fingerprint: their results
+            # are not kept for ``patchplan rounds``, which would reuse one edit's rounds for another.
+            written.update(_round_outputs(result, keep=layout is None and locks is None))
     if result.estimate:
         console.print(
             "[red]Travel times are a STRAIGHT-LINE ESTIMATE (no street network given).[/]"
         )
-    written = write_outputs(result)
-    # Lots edited or locked by hand are not in the scenario's fingerprint: their results are not
-    # kept for ``patchplan rounds``, which would otherwise reuse one edit's rounds for another.
-    written.update(_round_outputs(result, keep=layout is None and locks is None))
     if layout is not None or locks is not None:
         console.print(_score_table(result))
     console.print(_summary_table(result))
+    if result.time_limit_note:
+        console.print(f"[red]{escape(result.time_limit_note)}[/]")
+    console.print(_account_table(result))
     unserved = result.unserved.groupby(["arrangement", "reason"]).size()
     if len(unserved):
         console.print("Visits not planned:", unserved.to_dict())
@@ -203,11 +282,8 @@ def _round_outputs(result, keep: bool = True) -> dict[str, Path]:
 
 @app.command()
 def demo() -> None:
-    """Run the whole chain on the embedded synthetic town; write outputs/demo/published/report.html."""
-    try:
-        _run(Scenario.example("demo"))
-    except PatchplanError as exc:
-        _fail(exc)
+    """Run the whole chain on the embedded synthetic town; write outputs/maps/demo.html."""
+    _guarded(lambda: checks.check_scenario(Scenario.example("demo")), "demo")
 
 
 SeedsOption = Annotated[
@@ -218,12 +294,9 @@ SeedsOption = Annotated[
 
 @app.command("run")
 def run_scenario(scenario: ScenarioArg, seeds: SeedsOption = None) -> None:
-    """Run the whole chain for a scenario file (with --seeds N > 1, also over N caseloads)."""
-    try:
-        sc = Scenario.load(scenario)
-        _run(sc, seeds=seeds if seeds is not None else sc.sweep.seeds)
-    except PatchplanError as exc:
-        _fail(exc)
+    """Check a scenario file, then run the whole chain for it (with --seeds N > 1, also over N
+    caseloads)."""
+    _guarded(lambda: checks.check_file(scenario), scenario, seeds)
 
 
 @app.command()
@@ -234,27 +307,13 @@ def report(scenario: ScenarioArg, seeds: SeedsOption = None) -> None:
 
 @app.command()
 def check(scenario: ScenarioArg) -> None:
-    """Validate a scenario file: every key known, every value of the right type, inputs present."""
-    try:
-        sc = Scenario.load(scenario)
-        if sc.sweep.vary:
-            from patchplan.sweep import plan_variants
+    """Check everything a run would, without running it, and list every problem (exit 2 if any).
 
-            plan_variants(sc)  # every varied key and value checked as the sweep would
-        missing = [
-            key for key in ("network", "areas", "pcns", "neighbourhoods", "addresses", "people", "visits", "existing", "practices")
-            if (path := sc.input_path(key)) is not None and not path.exists()
-        ]  # fmt: skip
-    except PatchplanError as exc:
-        _fail(exc)
-    if missing:
-        _fail(
-            PatchplanError(
-                f"{scenario}: [inputs] files not found: "
-                + ", ".join(f"{k} = {sc.input_path(k)}" for k in missing)
-            )
-        )
-    console.print(f"[green]ok[/] {scenario}")
+    Settings (types, ranges, rules between keys); every input file (readable, columns, unique
+    ids, a CRS, overlap with the study area); the outputs folders (writable, not in use).
+    """
+    _report_check(checks.check_file(scenario), scenario)
+    console.print(f"[green]ok[/] {escape(str(scenario))}")
 
 
 @app.command()
@@ -331,12 +390,10 @@ def score(
         sc = sc.replace(
             study={"name": sc.study.name + suffix, "title": f"{sc.study.title} ({suffix[1:]} lots)"}
         )
-        if layout is not None:
-            _run(sc, layout=lots)
-        else:
-            _run(sc, locks=lots)
     except PatchplanError as exc:
         _fail(exc)
+    given = {"layout": lots} if layout is not None else {"locks": lots}
+    _guarded(lambda: checks.check_scenario(sc), scenario, 1, **given)
 
 
 @app.command("sweep")

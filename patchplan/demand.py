@@ -13,11 +13,13 @@ visits
     ``""``), geometry (Point, the person's home). Care hours of a visit = ``duration * carers / 60``.
 rejects
     ``source`` (file name or generator), ``row`` (int, 1-based data row not counting the header,
-    or -1), ``record_id`` (str), ``reason`` (str). Every input row that is not used is here; the
-    caller writes it beside the outputs with ``patchplan.io.write_csv``.
+    or -1), ``record_id`` (str), ``reason`` (str, naming the row's values), ``kind`` (str, the
+    reason's class, for counting). Every input row that is not used is here; the caller writes
+    it beside the outputs with ``patchplan.io.write_csv``.
 postcodes (:func:`load_postcodes`)
     ``postcode`` (str, ``"S1 1AA"`` form), ``positional_quality`` (int), ``admin_district_code``,
-    ``admin_ward_code`` (str), geometry (Point).
+    ``admin_ward_code`` (str), geometry (Point). ``.attrs["rows_read"]`` and ``.attrs["rejects"]``
+    (a rejects table: postcodes without usable coordinates) account for every row of the file.
 
 Input files for :func:`load_demand`
 -----------------------------------
@@ -45,7 +47,8 @@ import pandas as pd
 import shapely
 from pyproj import Transformer
 
-from patchplan import CRS
+from patchplan import CRS, GB_EXTENT_M
+from patchplan._validate import at_least, between, collect, ordered, positive, share
 from patchplan.errors import DemandError
 from patchplan.publication import publishable
 
@@ -66,10 +69,12 @@ OUTSIDE = "<outside>"
 """Internal label for people inside none of the areas (reported in ``attrs``, never a row)."""
 
 # Great Britain in British National Grid (m) and WGS84 (degrees): coordinates outside are typos.
-_GB_EN = (0.0, 0.0, 700_000.0, 1_300_000.0)
+_GB_EN = GB_EXTENT_M
 _GB_LONLAT = (-9.0, 49.0, 2.5, 61.5)
 
-REJECT_COLUMNS = ["source", "row", "record_id", "reason"]
+REJECT_COLUMNS = ["source", "row", "record_id", "reason", "kind"]
+"""Columns of a rejects table; ``kind`` is the reason's class ("unknown postcode", "bad day", …),
+the same words for every row it applies to, so rejects can be counted by reason."""
 
 
 @dataclass(frozen=True)
@@ -150,6 +155,29 @@ class DemandSettings:
             growth=0.0,
         )
 
+    def problems(self) -> list[str]:
+        """Range and cross-field problems of these settings, each naming its key (empty when valid)."""
+        low, high = self.visit_minutes
+        shares = self.visits_per_day_shares
+        return collect(
+            at_least("people", self.people, 1),
+            positive("hours_week", self.hours_week),
+            share("double_up_share", self.double_up_share),
+            positive("visit_minutes[0]", low),
+            ordered("visit_minutes[0]", low, "visit_minutes[1]", high),
+            positive("visit_step_minutes", self.visit_step_minutes),
+            (at_least(f"visits_per_day_shares[{i}]", v, 0) for i, v in enumerate(shares)),
+            None if any(v > 0 for v in shares) else "visits_per_day_shares must not be all zero",
+            None
+            if len(shares) <= len(self.visit_windows)
+            else "visits_per_day_shares has more entries than visit_windows",
+            (_window_problem(w) for w in self.visit_windows),
+            at_least("window_tolerance_minutes", self.window_tolerance_minutes, 0),
+            at_least("deprivation_uplift", self.deprivation_uplift, 0),
+            between("days", self.days, 1, 7),
+            None if self.growth > -1 else f"growth = {self.growth} must be more than -1 (-1 would remove everyone)",
+        )
+
 
 @dataclass
 class Demand:
@@ -214,41 +242,61 @@ def load_postcodes(path: str | os.PathLike[str]) -> gpd.GeoDataFrame:
     path = Path(path)
     if not path.exists():
         raise DemandError(f"{path}: postcode file not found")
-    with open(path, encoding="utf-8-sig") as fh:
-        first = fh.readline()
-    has_header = first.strip().strip('"').lower().startswith("postcode")
-    table = pd.read_csv(
-        path,
-        header=0 if has_header else None,
-        names=None if has_header else CODEPOINT_COLUMNS,
-        dtype=str,
-        keep_default_na=False,
-        encoding="utf-8-sig",
-    )
+    if not path.is_file():
+        raise DemandError(f"{path}: is a folder, not a postcode file")
+    try:
+        with open(path, encoding="utf-8-sig") as fh:
+            first = fh.readline()
+        has_header = first.strip().strip('"').lower().startswith("postcode")
+        table = pd.read_csv(
+            path,
+            header=0 if has_header else None,
+            names=None if has_header else CODEPOINT_COLUMNS,
+            dtype=str,
+            keep_default_na=False,
+            encoding="utf-8-sig",
+            index_col=False,
+        )
+    except Exception as exc:  # pandas raises many types for unreadable text
+        raise DemandError(f"{path.name}: cannot read as a Code-Point Open CSV ({exc})") from exc
     missing = [c for c in ("Postcode", "Eastings", "Northings") if c not in table.columns]
     if missing:
         raise DemandError(
             f"{path.name}: not a Code-Point Open file (no column {', '.join(missing)})"
         )
+    _unique_columns(table, path.name)
+    postcode = normalise_postcode(table["Postcode"]).fillna("").astype(str)
     east = pd.to_numeric(table["Eastings"], errors="coerce")
     north = pd.to_numeric(table["Northings"], errors="coerce")
-    quality = pd.to_numeric(table["Positional_quality_indicator"], errors="coerce")
-    usable = east.gt(0) & north.gt(0) & quality.ne(90)
+    quality = pd.to_numeric(table.get("Positional_quality_indicator"), errors="coerce")
+    unreadable = east.isna() | north.isna()
+    usable = ~unreadable & east.gt(0) & north.gt(0) & quality.ne(90)
+    text = _text(table, "Eastings") + ", " + _text(table, "Northings")
+    reason, kind = _first_reason(
+        [
+            (postcode == "", pd.Series("no postcode", index=table.index), "no postcode"),
+            (unreadable, "easting/northing (" + text + ") are not numbers", "unreadable coordinates"),
+            (~usable, "no coordinates (positional quality 90 or easting/northing 0)", "no coordinates"),
+        ],
+        table.index,
+    )  # fmt: skip
+    keep = (reason == "").to_numpy()
     out = gpd.GeoDataFrame(
         {
-            "postcode": normalise_postcode(table["Postcode"]).astype(str).to_numpy()[usable],
-            "positional_quality": quality[usable].fillna(-1).astype(int).to_numpy(),
-            "admin_district_code": table.get("Admin_district_code", "").to_numpy()[usable]
-            if "Admin_district_code" in table
-            else "",
-            "admin_ward_code": table["Admin_ward_code"].to_numpy()[usable]
-            if "Admin_ward_code" in table
-            else "",
+            "postcode": postcode.to_numpy()[keep],
+            "positional_quality": quality[keep].fillna(-1).astype(int).to_numpy(),
+            "admin_district_code": _text(table, "Admin_district_code").to_numpy()[keep],
+            "admin_ward_code": _text(table, "Admin_ward_code").to_numpy()[keep],
         },
-        geometry=gpd.points_from_xy(east[usable], north[usable]),
+        geometry=gpd.points_from_xy(east[keep], north[keep]),
         crs=CRS,
     )
-    out.attrs["without_coordinates"] = int((~usable).sum())
+    rows = np.arange(1, len(table) + 1)
+    out.attrs["rows_read"] = len(table)
+    out.attrs["rejects"] = _rejects(
+        path.name, rows[~keep], postcode[~keep], reason[~keep], kind[~keep]
+    )
+    out.attrs["without_coordinates"] = int((~keep).sum())
     out.attrs["source"] = path.name
     return out
 
@@ -365,43 +413,27 @@ def synthesise_demand(
 
 
 def _check_settings(settings: DemandSettings) -> None:
-    low, high = settings.visit_minutes
-    shares = np.asarray(settings.visits_per_day_shares, dtype=float)
-    problems = []
-    if settings.people < 1:
-        problems.append(f"people = {settings.people} must be at least 1")
-    if settings.hours_week <= 0:
-        problems.append(f"hours_week = {settings.hours_week} must be positive")
-    if not 0 <= settings.double_up_share <= 1:
-        problems.append(f"double_up_share = {settings.double_up_share} must be between 0 and 1")
-    if not 0 < low <= high:
-        problems.append(f"visit_minutes = {settings.visit_minutes} must be 0 < shortest <= longest")
-    if settings.visit_step_minutes <= 0:
-        problems.append("visit_step_minutes must be positive")
-    if len(shares) > len(settings.visit_windows):
-        problems.append("visits_per_day_shares has more entries than visit_windows")
-    if (shares < 0).any() or shares.sum() <= 0:
-        problems.append("visits_per_day_shares must be non-negative and not all zero")
-    if not 1 <= settings.days <= 7:
-        problems.append(f"days = {settings.days} must be 1..7")
-    if not settings.growth > -1:
-        problems.append(
-            f"growth = {settings.growth} must be more than -1 (-1 would remove everyone)"
-        )
+    problems = settings.problems()
     if problems:
         raise DemandError("demand settings: " + "; ".join(problems))
-    for window in settings.visit_windows:
-        _parse_window(window)
 
 
 def _parse_window(text: str) -> tuple[int, int]:
     try:
         start, end = (_clock_to_minutes(part) for part in text.split("-"))
     except ValueError as exc:
-        raise DemandError(f"demand settings: visit window {text!r} is not HH:MM-HH:MM") from exc
+        raise DemandError(f"demand settings: visit_windows: {text!r} is not HH:MM-HH:MM") from exc
     if end < start:
-        raise DemandError(f"demand settings: visit window {text!r} ends before it starts")
+        raise DemandError(f"demand settings: visit_windows: {text!r} ends before it starts")
     return start, end
+
+
+def _window_problem(text: str) -> str | None:
+    try:
+        _parse_window(text)
+    except DemandError as exc:
+        return str(exc).removeprefix("demand settings: ")
+    return None
 
 
 def _clock_to_minutes(text: str) -> int:
@@ -602,7 +634,9 @@ def load_demand(
     Demand
         Good people (each with at least one good visit) and good visits; ``rejects`` lists each
         bad row with its 1-based row number and reason. People rejected take their visits with
-        them (each visit rejected with a reason naming the person's row).
+        them (each visit rejected with a reason naming the person's row). ``summary`` holds
+        ``people_rows_read`` and ``visits_rows_read`` (with ``people_source``, ``visits_source``):
+        rows read = rows kept + rows rejected, for each file.
 
     Raises
     ------
@@ -631,6 +665,7 @@ def load_demand(
                 lonely["_row"],
                 lonely["person_id"],
                 "no visits (none in the visits file, or all rejected)",
+                "no visits",
             )
         )
     located = located[with_visits]
@@ -653,6 +688,10 @@ def load_demand(
         "visits": len(good_visits),
         "hours_week": demand.hours_week,
         "rejected_rows": len(all_rejects),
+        "people_source": people_src,
+        "people_rows_read": len(people_table),
+        "visits_source": visits_src,
+        "visits_rows_read": len(visits_table),
     }
     return demand
 
@@ -727,20 +766,37 @@ def _read_table(source: Any, kind: str, crs: str | None) -> tuple[pd.DataFrame, 
         label = path.name
         if not path.exists():
             raise DemandError(f"{path}: {kind} file not found")
+        if not path.is_file():
+            raise DemandError(f"{path}: is a folder, not a {kind} file")
         try:
             if path.suffix.lower() in (".csv", ".txt"):
-                frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+                frame = pd.read_csv(
+                    path, dtype=str, keep_default_na=False, encoding="utf-8-sig", index_col=False
+                )
             else:
                 frame = gpd.read_file(path, engine="pyogrio")
         except Exception as exc:  # pandas and pyogrio raise many types for unreadable files
             raise DemandError(f"{label}: cannot read {kind} ({exc})") from exc
     if isinstance(frame, gpd.GeoDataFrame) and frame.crs is None and frame.geometry.notna().any():
         if crs is None:
-            raise DemandError(f"{label}: the layer has no CRS; state the one it is in (crs=...)")
+            raise DemandError(
+                f"{label}: the layer has no CRS; state the one it is in ([inputs] {kind}_crs)"
+            )
         frame = frame.set_crs(crs)
-    frame.columns = [str(c).strip().lower() if c != "geometry" else c for c in frame.columns]
+    geometry = frame.geometry.name if isinstance(frame, gpd.GeoDataFrame) else None
+    frame.columns = [str(c).strip().lower() if c != geometry else c for c in frame.columns]
+    _unique_columns(frame, label)
+    frame = frame.drop(columns=[c for c in frame.columns if c == "_row"])  # our row counter
     frame["_row"] = np.arange(1, len(frame) + 1)
     return frame.reset_index(drop=True), label
+
+
+def _unique_columns(frame: pd.DataFrame, label: str) -> None:
+    """Column names (compared in lower case) appear once: otherwise a column is ambiguous."""
+    names = pd.Index([str(c).strip().lower() for c in frame.columns])
+    twice = names[names.duplicated()]
+    if len(twice):
+        raise DemandError(f"{label}: column {twice[0]!r} appears more than once")
 
 
 def _text(frame: pd.DataFrame, column: str) -> pd.Series:
@@ -749,12 +805,13 @@ def _text(frame: pd.DataFrame, column: str) -> pd.Series:
     return frame[column].astype("string").fillna("").str.strip().astype(str)
 
 
-def _rejects(source: str, rows: Any, ids: Any, reasons: Any) -> pd.DataFrame:
+def _rejects(source: str, rows: Any, ids: Any, reasons: Any, kinds: Any) -> pd.DataFrame:
     frame = pd.DataFrame(
         {"row": np.asarray(rows, dtype=int), "record_id": np.asarray(ids, dtype=object)}
     )
     frame.insert(0, "source", source)
-    frame["reason"] = reasons if isinstance(reasons, str) else np.asarray(reasons, dtype=object)
+    for column, values in (("reason", reasons), ("kind", kinds)):
+        frame[column] = values if isinstance(values, str) else np.asarray(values, dtype=object)
     frame["record_id"] = frame["record_id"].astype(str)
     return frame[REJECT_COLUMNS]
 
@@ -766,17 +823,23 @@ def _empty_rejects() -> pd.DataFrame:
             "row": pd.Series(dtype=int),
             "record_id": pd.Series(dtype=str),
             "reason": pd.Series(dtype=str),
+            "kind": pd.Series(dtype=str),
         }
     )
 
 
-def _first_reason(reasons: list[tuple[pd.Series, pd.Series]], index: pd.Index) -> pd.Series:
-    """Combine (mask, reason) pairs: each row gets the first reason that applies, else ``""``."""
+def _first_reason(
+    reasons: list[tuple[pd.Series, pd.Series | str, str]], index: pd.Index
+) -> tuple[pd.Series, pd.Series]:
+    """Combine (mask, reason, kind) triples: each row gets the first reason that applies and its
+    kind, else ``""`` for both."""
     out = pd.Series("", index=index, dtype=object)
-    for mask, reason in reasons:
-        take = mask & (out == "")
+    kinds = pd.Series("", index=index, dtype=object)
+    for mask, reason, kind in reasons:
+        take = mask.fillna(False).astype(bool) & (out == "")
         out[take] = reason[take] if isinstance(reason, pd.Series) else reason
-    return out
+        kinds[take] = kind
+    return out, kinds
 
 
 def _locate_people(
@@ -841,15 +904,20 @@ def _locate_people(
 
     dup = pid.duplicated(keep=False) & (pid != "")
     dup_rows = rows.groupby(pid).agg(lambda r: ", ".join(map(str, r)))
-    reason = _first_reason(
+    reason, kind = _first_reason(
         [
-            (pid == "", "missing person_id"),
-            (dup, "person_id " + pid + " is used on rows " + pid.map(dup_rows).fillna("")),
+            (pid == "", "missing person_id", "missing person_id"),
+            (
+                dup,
+                "person_id " + pid + " is used on rows " + pid.map(dup_rows).fillna(""),
+                "duplicate person_id",
+            ),
             (
                 has_pc & (postcodes is None),
                 "postcode " + postcode + " given but no postcode file was supplied",
+                "postcode but no postcode file",
             ),
-            (has_pc & ~known, "unknown postcode " + postcode),
+            (has_pc & ~known, "unknown postcode " + postcode, "unknown postcode"),
             (
                 ~has_pc & has_en & ~en_ok,
                 "easting/northing ("
@@ -857,6 +925,7 @@ def _locate_people(
                 + ", "
                 + _text(table, "northing")
                 + ") is not a point in Great Britain",
+                "easting/northing outside Great Britain",
             ),
             (
                 ~has_pc & ~has_en & has_ll & ~ll_ok,
@@ -865,16 +934,18 @@ def _locate_people(
                 + ", "
                 + _text(table, lon_col)
                 + ") is not a point in Great Britain",
+                "lat/lon outside Great Britain",
             ),
             (
                 how == "",
-                pd.Series("no location: give a postcode, easting/northing or lat/lon", index=idx),
+                "no location: give a postcode, easting/northing or lat/lon",
+                "no location",
             ),
         ],
         idx,
     )
     bad = reason != ""
-    rejects = _rejects(source, rows[bad], pid[bad], reason[bad])
+    rejects = _rejects(source, rows[bad], pid[bad], reason[bad], kind[bad])
     good = table[~bad]
     located = gpd.GeoDataFrame(
         {
@@ -945,12 +1016,21 @@ def _validate_visits(
     dup = vid.duplicated(keep=False) & (vid != "")
     dup_rows = rows.groupby(vid).agg(lambda r: ", ".join(map(str, r)))
     times_ok = earliest.notna() & latest.notna()
-    reason = _first_reason(
+    minutes = duration.astype("string").fillna("")
+    reason, kind = _first_reason(
         [
-            (vid == "", "missing visit_id"),
-            (dup, "visit_id " + vid + " is used on rows " + vid.map(dup_rows).fillna("")),
-            (pid == "", "missing person_id"),
-            (~pid.isin(all_people), "person " + pid + f" is not in {people_source}"),
+            (vid == "", "missing visit_id", "missing visit_id"),
+            (
+                dup,
+                "visit_id " + vid + " is used on rows " + vid.map(dup_rows).fillna(""),
+                "duplicate visit_id",
+            ),
+            (pid == "", "missing person_id", "missing person_id"),
+            (
+                ~pid.isin(all_people),
+                "person " + pid + f" is not in {people_source}",
+                "person not in the people file",
+            ),
             (
                 ~pid.isin(located),
                 "person "
@@ -958,50 +1038,62 @@ def _validate_visits(
                 + f" was rejected ({people_source} row "
                 + pid.map(person_rows).astype("Int64").astype("string").fillna("?")
                 + ")",
+                "person rejected",
             ),
-            (~day_ok, "day " + day_text.map(repr) + " is not 0-6 (Monday = 0) or a weekday name"),
+            (
+                ~day_ok,
+                "day " + day_text.map(repr) + " is not 0-6 (Monday = 0) or a weekday name",
+                "bad day",
+            ),
             (
                 earliest.isna(),
                 "earliest "
                 + _text(table, "earliest").map(repr)
                 + " is not HH:MM or minutes after midnight",
+                "bad earliest",
             ),
             (
                 latest.isna(),
                 "latest "
                 + _text(table, "latest").map(repr)
                 + " is not HH:MM or minutes after midnight",
+                "bad latest",
             ),
             (
                 times_ok & (latest < earliest),
                 "latest (" + _clock(latest) + ") is before earliest (" + _clock(earliest) + ")",
+                "latest before earliest",
             ),
             (
                 duration.isna(),
                 "duration " + _text(table, "duration").map(repr) + " is not a number of minutes",
+                "bad duration",
             ),
-            (
-                duration <= 0,
-                "duration " + duration.astype("string").fillna("") + " min must be more than 0",
-            ),
+            (duration <= 0, "duration " + minutes + " min must be more than 0", "bad duration"),
             (
                 duration != np.floor(duration.fillna(0)),
-                "duration " + duration.astype("string").fillna("") + " min must be whole minutes",
+                "duration " + minutes + " min must be whole minutes",
+                "bad duration",
             ),
             (
                 times_ok & (earliest + duration > MINUTES_PER_DAY),
                 "duration "
-                + duration.astype("string").fillna("")
+                + minutes
                 + " min starting at earliest ("
                 + _clock(earliest)
                 + ") runs past midnight",
+                "runs past midnight",
             ),
-            (~carers.isin([1, 2]), "carers " + carers_text.map(repr) + " must be 1 or 2"),
+            (
+                ~carers.isin([1, 2]),
+                "carers " + carers_text.map(repr) + " must be 1 or 2",
+                "bad carers",
+            ),
         ],
         idx,
     )
     bad = reason != ""
-    rejects = _rejects(source, rows[bad], vid[bad], reason[bad])
+    rejects = _rejects(source, rows[bad], vid[bad], reason[bad], kind[bad])
     ok = ~bad
     good = pd.DataFrame(
         {
@@ -1040,14 +1132,20 @@ def _visit_timing(
             good[col] = _text(table, col).to_numpy()
     for col in ("gap_min", "gap_max"):
         if col in table.columns:
-            good[col] = pd.to_numeric(_text(table, col).replace("", "0"), errors="coerce").to_numpy()
+            good[col] = pd.to_numeric(
+                _text(table, col).replace("", "0"), errors="coerce"
+            ).to_numpy()
     reason = pd.Series("", index=good.index, dtype=object)
+    kind = pd.Series("bad link", index=good.index, dtype=object)
     if "due" in table.columns:
         due_text = _text(table, "due").reset_index(drop=True)
         due = _parse_times(due_text.where(due_text != "", "0"))
         good["due"] = due.where(due_text != "").to_numpy()
         bad_due = due.isna().to_numpy()
-        reason[bad_due] = ("due " + due_text[bad_due].map(repr) + " is not HH:MM or minutes").to_numpy()
+        reason[bad_due] = (
+            "due " + due_text[bad_due].map(repr) + " is not HH:MM or minutes"
+        ).to_numpy()
+        kind[bad_due] = "bad due"
     if "follows" in good.columns:
         for col in ("gap_min", "gap_max"):
             if col not in good.columns:
@@ -1060,7 +1158,7 @@ def _visit_timing(
             reason[links.index[links != ""]] = links[links != ""]
             keep = reason == ""
     bad = (reason != "").to_numpy()
-    rejects = _rejects(source, pd.Series(rows[bad]), good["visit_id"][bad], reason[bad])
+    rejects = _rejects(source, pd.Series(rows[bad]), good["visit_id"][bad], reason[bad], kind[bad])
     return good[~bad].reset_index(drop=True), rejects
 
 

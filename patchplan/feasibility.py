@@ -17,6 +17,7 @@ import geopandas as gpd
 import pandas as pd
 from shapely.geometry import Point
 
+from patchplan._validate import at_least, at_most, between, collect, ordered, positive, share
 from patchplan.matrix import TravelTimes
 from patchplan.rounds import RETURN, RoundsSettings, plan_rounds
 from patchplan.workforce import local_homes
@@ -58,6 +59,27 @@ class FeasibilitySettings:
     solution_limit: int = 1_000
     max_walk_leg_min: float = 30.0
     walkers_live_locally: bool = True
+
+    def problems(self) -> list[str]:
+        """Range and cross-field problems of these settings, each naming its key (empty when valid)."""
+        return collect(
+            share("walkable_share", self.walkable_share),
+            share("car_dependent_share", self.car_dependent_share),
+            ordered("car_dependent_share", self.car_dependent_share,
+                    "walkable_share", self.walkable_share),
+            between("shift_start", self.shift_start, 0, 24 * 60),
+            ordered("shift_start", self.shift_start, "shift_end", self.shift_end),
+            at_most("shift_end", self.shift_end, 24 * 60),
+            positive("max_minutes", self.max_minutes),
+            ordered("break_earliest", self.break_earliest, "break_latest", self.break_latest),
+            at_least("break_minutes", self.break_minutes, 0),
+            positive("hours_per_carer", self.hours_per_carer),
+            at_least("spare_carers", self.spare_carers, 0),
+            positive("time_limit_s", self.time_limit_s),
+            at_least("seed", self.seed, 0),
+            at_least("solution_limit", self.solution_limit, 1),
+            at_least("max_walk_leg_min", self.max_walk_leg_min, 0),
+        )  # fmt: skip
 
 
 def _fleet(

@@ -41,6 +41,7 @@ from shapely.geometry import LineString
 from shapely.geometry.base import BaseGeometry
 
 from patchplan import CRS
+from patchplan._validate import at_least, collect, positive
 from patchplan.errors import NetworkError
 
 log = logging.getLogger(__name__)
@@ -140,13 +141,24 @@ class NetworkSettings:
             object.__setattr__(
                 self, "drive_speeds_kmh", tuple((str(k), float(v)) for k, v in speeds)
             )
-        for name in ("walk_speed_kmh", "cycle_speed_kmh", "access_speed_kmh"):
-            if getattr(self, name) <= 0:
-                raise NetworkError(f"[network] {name} must be positive, got {getattr(self, name)}")
-        if self.steps_penalty < 1:
-            raise NetworkError(
-                f"[network] steps_penalty must be at least 1, got {self.steps_penalty}"
-            )
+        problems = self.problems()
+        if problems:
+            raise NetworkError("[network] " + "; ".join(problems))
+
+    def problems(self) -> list[str]:
+        """Range problems of these settings, each naming its key (empty when valid)."""
+        return collect(
+            positive("walk_speed_kmh", self.walk_speed_kmh),
+            positive("cycle_speed_kmh", self.cycle_speed_kmh),
+            positive("access_speed_kmh", self.access_speed_kmh),
+            at_least("steps_penalty", self.steps_penalty, 1),
+            (positive(f"drive_speeds_kmh.{k}", v) for k, v in self.drive_speeds_kmh),
+            positive("drive_urban_factor", self.drive_urban_factor),
+            positive("drive_urban_limit_kmh", self.drive_urban_limit_kmh),
+            positive("drive_rural_factor", self.drive_rural_factor),
+            at_least("parking_min", self.parking_min, 0),
+            positive("snap_max_m", self.snap_max_m),
+        )
 
     def graph_key(self, mode: str) -> dict[str, Any]:
         """The settings that shape a ``mode`` graph's edges (and so its cache key)."""
@@ -269,6 +281,87 @@ def _file_kind(path: Path) -> str:
     raise NetworkError(
         f"{path}: unknown network file type; supply an .osm, .osm.pbf or .graphml file"
     )
+
+
+def file_extent(path: str | os.PathLike[str], sample: int = 50_000) -> tuple[float, ...] | None:
+    """Where a network file lies: ``(xmin, ymin, xmax, ymax)`` in EPSG:27700 (m), read cheaply.
+
+    From an OSM file's header box when it has one, else from its first ``sample`` nodes; from a
+    GraphML's first ``sample`` nodes (in the graph's ``crs``). None when the file holds no nodes.
+    Lets ``patchplan check`` see a network far from the study area without building it.
+
+    Raises
+    ------
+    NetworkError
+        Missing or unreadable file, or an unknown file type.
+    """
+    file = Path(path)
+    if not file.is_file():
+        raise NetworkError(f"{file}: network file not found")
+    kind = _file_kind(file)
+    try:
+        if kind == "graphml":
+            xs, ys, crs = _graphml_sample(file, sample)
+        else:
+            xs, ys, crs = _osm_sample(file, sample)
+    except NetworkError:
+        raise
+    except Exception as exc:  # osmium and the XML parser raise many types for corrupt files
+        raise NetworkError(f"{file}: not a readable {kind} network file ({exc})") from exc
+    if not xs:
+        return None
+    from pyproj import Transformer
+
+    to_grid = Transformer.from_crs(crs, CRS, always_xy=True)
+    x, y = to_grid.transform(np.asarray(xs, dtype=float), np.asarray(ys, dtype=float))
+    return (float(np.min(x)), float(np.min(y)), float(np.max(x)), float(np.max(y)))
+
+
+def _osm_sample(path: Path, sample: int) -> tuple[list[float], list[float], str]:
+    import osmium
+
+    reader = osmium.io.Reader(str(path), osmium.osm.osm_entity_bits.NOTHING)
+    box = reader.header().box()
+    reader.close()
+    if box.valid():
+        return (
+            [box.bottom_left.lon, box.top_right.lon],
+            [box.bottom_left.lat, box.top_right.lat],
+            "EPSG:4326",
+        )
+    xs: list[float] = []
+    ys: list[float] = []
+    for node in osmium.FileProcessor(str(path), osmium.osm.NODE):
+        if isinstance(node, osmium.osm.Node) and node.location.valid():
+            xs.append(node.location.lon)
+            ys.append(node.location.lat)
+            if len(xs) >= sample:
+                break
+    return xs, ys, "EPSG:4326"
+
+
+def _graphml_sample(path: Path, sample: int) -> tuple[list[float], list[float], str]:
+    import xml.etree.ElementTree as ET
+
+    keys: dict[str, str] = {}
+    crs = "EPSG:4326"
+    xs: list[float] = []
+    ys: list[float] = []
+    for _, element in ET.iterparse(path, events=("end",)):
+        tag = element.tag.rsplit("}", 1)[-1]
+        if tag == "key":
+            keys[element.get("id", "")] = f"{element.get('for')}:{element.get('attr.name')}"
+        elif tag == "data" and keys.get(element.get("key", "")) == "graph:crs" and element.text:
+            crs = element.text
+        elif tag == "node":
+            values = {keys.get(d.get("key", ""), ""): d.text for d in element}
+            if values.get("node:x") and values.get("node:y"):
+                xs.append(float(values["node:x"]))
+                ys.append(float(values["node:y"]))
+            element.clear()
+            if len(xs) >= sample:
+                break
+    return xs, ys, crs
 
 
 def _file_hash(path: Path) -> str:

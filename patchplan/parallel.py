@@ -2,7 +2,8 @@
 
 One place for the scheduling decision, so every stage that fans out work does it the same way:
 results come back in task order whatever the finishing order, and ``workers <= 1`` runs in this
-process (simplest to debug, and what tests use).
+process (simplest to debug, and what tests use). Workers ignore Ctrl-C; when the parent is
+interrupted (or a task fails) the pool's workers are ended at once rather than left to finish.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import TypeVar
+
+from patchplan.interrupts import quiet_worker
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -22,5 +25,25 @@ def map_tasks(fn: Callable[[T], R], tasks: Sequence[T], workers: int) -> list[R]
     """
     if workers <= 1 or len(tasks) <= 1:
         return [fn(t) for t in tasks]
-    with ProcessPoolExecutor(max_workers=min(workers, len(tasks))) as pool:
+    pool = ProcessPoolExecutor(max_workers=min(workers, len(tasks)), initializer=quiet_worker)
+    try:
         return list(pool.map(fn, tasks))
+    except BaseException:
+        _end(pool)
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _end(pool: ProcessPoolExecutor) -> None:
+    """Cancel what has not started and end the workers now (Python 3.14 has this built in)."""
+    terminate = getattr(pool, "terminate_workers", None)
+    if terminate is not None:
+        terminate()
+        return
+    workers = list((getattr(pool, "_processes", None) or {}).values())  # gone after shutdown
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in workers:
+        process.terminate()
+    for process in workers:
+        process.join(timeout=10)

@@ -61,7 +61,9 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
+from patchplan._validate import at_least, collect, one_of, ordered, positive, unique
 from patchplan.errors import PatchDesignError
+from patchplan.interrupts import stoppable
 from patchplan.matrix import TravelMatrix, TravelTimes
 
 PCN_POLICIES = ("nest", "align", "free")
@@ -125,6 +127,32 @@ class PatchSettings:
     walk_speed_kmh: float = 4.5
     locked: tuple[tuple[str, str], ...] | dict[str, str] = ()
     seeds: tuple[str, ...] = ()
+
+    def problems(self) -> list[str]:
+        """Range and cross-field problems of these settings, each naming its key (empty when valid)."""
+        return collect(
+            at_least("k", self.k, 0),
+            at_least("providers_per_patch_min", self.providers_per_patch_min, 1),
+            ordered("providers_per_patch_min", self.providers_per_patch_min,
+                    "providers_per_patch_max", self.providers_per_patch_max),
+            positive("provider_hours_week_min", self.provider_hours_week_min),
+            ordered("provider_hours_week_min", self.provider_hours_week_min,
+                    "provider_hours_week_max", self.provider_hours_week_max),
+            at_least("balance_tolerance", self.balance_tolerance, 0)
+            or (None if self.balance_tolerance < 1
+                else f"balance_tolerance must be below 1, got {self.balance_tolerance:g}"),
+            one_of("pcn_policy", self.pcn_policy, PCN_POLICIES),
+            at_least("pcn_split_cost_min", self.pcn_split_cost_min, 0),
+            positive("time_limit_s", self.time_limit_s),
+            at_least("starts", self.starts, 1),
+            at_least("exact_max_blocks", self.exact_max_blocks, 0),
+            positive("walk_threshold_min", self.walk_threshold_min),
+            positive("walk_speed_kmh", self.walk_speed_kmh),
+            unique("seeds", self.seeds),
+            None
+            if self.k <= 0 or len(self.seeds) <= self.k
+            else f"seeds lists {len(self.seeds)} blocks but k is {self.k} (one seed per patch)",
+        )  # fmt: skip
 
     def lock_pairs(self) -> list[tuple[str, str]]:
         """The locks as a list of (block_id, patch_id) pairs, in the order given."""
@@ -500,10 +528,7 @@ def derive_k(total_hours: float, settings: PatchSettings) -> int:
         When no K satisfies the provider-size settings.
     """
     s = settings
-    if s.providers_per_patch_min < 1 or s.providers_per_patch_max < s.providers_per_patch_min:
-        raise PatchDesignError("providers per patch: need 1 <= min <= max")
-    if s.provider_hours_week_min <= 0 or s.provider_hours_week_max < s.provider_hours_week_min:
-        raise PatchDesignError("provider hours per week: need 0 < min <= max")
+    _raise_problems(s)
     k_low = max(1, math.ceil(total_hours / (s.providers_per_patch_max * s.provider_hours_week_max)))
     k_high = math.floor(total_hours / (s.providers_per_patch_min * s.provider_hours_week_min))
     if k_high < k_low:
@@ -521,13 +546,16 @@ def derive_k(total_hours: float, settings: PatchSettings) -> int:
     return int(min(max(round(total_hours / target), k_low), k_high))
 
 
+def _raise_problems(settings: PatchSettings) -> None:
+    problems = settings.problems()
+    if problems:
+        raise PatchDesignError("patch settings: " + "; ".join(problems))
+
+
 def _problem(ctx: _Context, settings: PatchSettings, k: int | None = None) -> _Problem:
     s = settings
     n = len(ctx.block_ids)
-    if s.pcn_policy not in PCN_POLICIES:
-        raise PatchDesignError(f"pcn_policy: {s.pcn_policy!r} is not one of {PCN_POLICIES}")
-    if not 0 <= s.balance_tolerance < 1:
-        raise PatchDesignError("balance: balance_tolerance must be in [0, 1)")
+    _raise_problems(s)
     total = float(ctx.hours.sum())
     if total <= 0:
         raise PatchDesignError(
@@ -1019,7 +1047,10 @@ def _cp_sat(
     solver.parameters.random_seed = int(seed)
     solver.parameters.max_deterministic_time = float(s.time_limit_s)
     solver.parameters.linearization_level = 2
-    status = solver.solve(model)
+    # CP-SAT would catch Ctrl-C itself and return its best solution as if nothing had happened
+    solver.parameters.catch_sigint_signal = False
+    with stoppable(solver.stop_search):
+        status = solver.solve(model)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return ("infeasible" if status == cp_model.INFEASIBLE else "unknown"), None, None
     centre_of = np.array([next(c for c in range(n) if solver.value(x[i, c])) for i in range(n)])

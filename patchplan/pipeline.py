@@ -17,6 +17,7 @@ import geopandas as gpd
 import networkx as nx
 import numpy as np
 import pandas as pd
+import shapely
 
 from patchplan import (
     CRS,
@@ -31,7 +32,10 @@ from patchplan import (
     savings,
     workforce,
 )
+from patchplan.account import InputsAccount, build_account
+from patchplan.checks import overlap_problem
 from patchplan.errors import ScenarioError
+from patchplan.interrupts import raise_if_interrupted
 from patchplan.layout import LotLayout, check_layout, lock_pairs
 from patchplan.matrix import StraightLineTravel, TravelTimes
 from patchplan.parallel import map_tasks
@@ -55,6 +59,7 @@ class StudyInputs:
     reports: dict[str, object] = field(default_factory=dict)
     places: gpd.GeoDataFrame | None = None
     roads: gpd.GeoDataFrame | None = None
+    addresses: gpd.GeoDataFrame | None = None
 
 
 @dataclass
@@ -82,6 +87,7 @@ class StudyResult:
     """Figures over several synthetic caseloads (``sweep.seed_ranges``), when run with seeds > 1."""
     explained: pd.DataFrame | None = None
     baseline: pd.DataFrame | None = None
+    account: InputsAccount = field(default_factory=lambda: InputsAccount(()))
 
     @property
     def estimate(self) -> bool:
@@ -92,6 +98,24 @@ class StudyResult:
     def disclosure(self) -> publication.Disclosure:
         """Which lots' figures every published output withholds (``patchplan.publication``)."""
         return publication.withheld_areas(self.summary["people"])
+
+    @property
+    def time_limit_reached(self) -> bool:
+        """True when a solver's wall-clock safety cap cut a search, so figures may vary by run."""
+        return bool(self.summary.get("time_limit_reached", pd.Series(dtype=float)).fillna(0).any())
+
+    @property
+    def time_limit_note(self) -> str:
+        """One sentence for every output when a safety cap was hit ("" otherwise)."""
+        if not self.time_limit_reached:
+            return ""
+        lots = [str(p) for p, v in self.summary["time_limit_reached"].items() if v and p != "total"]
+        where = f" (lots {', '.join(lots)})" if lots else ""
+        return (
+            f"A solver's wall-clock safety cap was reached{where}, so this machine's load may have "
+            "cut a search short and the figures may differ between runs with the same seed; raise "
+            "[rounds] and [feasibility] time_limit_s (or run on a quieter machine) for results that repeat."
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -146,11 +170,36 @@ def _layer(scenario: Scenario, key: str, id_column: str, name_column: str | None
         return None, None
     if not path.exists():
         raise ScenarioError(f"[inputs] {key}: file not found: {path}")
-    return boundaries.load_layer(path, id_column, name_column)
+    crs = getattr(scenario.inputs, f"{key}_crs") or None
+    return boundaries.load_layer(path, id_column, name_column, crs, crs_key=f"[inputs] {key}_crs")
 
 
-def _file_travel(scenario: Scenario) -> dict[str, TravelTimes]:
+def _must_overlap(scenario: Scenario, areas: gpd.GeoDataFrame, **layers) -> None:
+    """Every layer read (frame or GeoSeries) overlaps the small areas (the study area), or a
+    ScenarioError names each one that does not."""
+    study = areas.union_all()
+    label = f"areas {scenario.input_path('areas').name}"  # type: ignore[union-attr]
+    problems = [
+        found
+        for key, frame in layers.items()
+        if frame is not None and len(frame)
+        and (found := overlap_problem(key, scenario.input_path(key).name,  # type: ignore[union-attr]
+                                      getattr(frame, "geometry", frame), study, label))
+    ]  # fmt: skip
+    if problems:
+        raise ScenarioError(*problems)
+
+
+def _file_travel(
+    scenario: Scenario, areas: gpd.GeoDataFrame | None = None
+) -> dict[str, TravelTimes]:
     network_file = scenario.input_path("network")
+    if areas is not None and network_file is not None and network_file.is_file():
+        from patchplan.network import file_extent
+
+        extent = file_extent(network_file)
+        if extent is not None:
+            _must_overlap(scenario, areas, network=gpd.GeoSeries([shapely.box(*extent)], crs=CRS))
     if network_file is None:
         overhead = {"walk": 0.0, "drive": scenario.network.parking_min}
         return {m: StraightLineTravel(mode=m, stop_overhead_min=overhead[m]) for m in MODES}
@@ -165,7 +214,9 @@ def _file_inputs(scenario: Scenario) -> StudyInputs:
     reports: dict[str, object] = {"areas": area_report}
     practices = None
     if (path := scenario.input_path("practices")) is not None:
-        practices = gpd.read_file(path).to_crs(CRS)
+        practices = boundaries.load_points(
+            path, inp.practices_crs or None, crs_key="[inputs] practices_crs"
+        )
     if inp.pcn_column and inp.pcn_column not in areas.columns:
         # No area→PCN column (e.g. Rutland): each small area takes the PCN of the practice nearest
         # its representative point, the usual proxy for the CCG's best-match assignment.
@@ -189,13 +240,16 @@ def _file_inputs(scenario: Scenario) -> StudyInputs:
     )
     existing, reports["existing"] = _layer(scenario, "existing", inp.existing_id)
     people_path, visits_path = scenario.input_path("people"), scenario.input_path("visits")
+    address_path = scenario.input_path("addresses")
+    addresses = demand.load_postcodes(address_path) if address_path else None
+    if bool(people_path) != bool(visits_path):
+        raise ScenarioError(*inp.problems())  # people without visits, or the other way round
     if people_path and visits_path:
-        postcodes = scenario.input_path("addresses")
-        caseload = demand.load_demand(people_path, visits_path, postcodes=postcodes)
+        caseload = demand.load_demand(
+            people_path, visits_path, postcodes=addresses, crs=inp.people_crs or None
+        )
         caseload = demand.grow_demand(caseload, scenario.demand.growth, scenario.study.seed)
     else:
-        address_path = scenario.input_path("addresses")
-        addresses = demand.load_postcodes(address_path) if address_path else None
         caseload = demand.synthesise_demand(
             areas,
             population_column=inp.population_column,
@@ -204,7 +258,12 @@ def _file_inputs(scenario: Scenario) -> StudyInputs:
             settings=scenario.demand,
             seed=scenario.study.seed,
         )
-    travel = _file_travel(scenario)
+    _must_overlap(
+        scenario, areas, pcns=None if inp.pcn_column else pcns, neighbourhoods=neighbourhoods,
+        existing=existing, practices=practices, addresses=addresses,
+        people=caseload.people if people_path else None,
+    )  # fmt: skip
+    travel = _file_travel(scenario, areas)
     network_file = scenario.input_path("network")
     osm_file = network_file is not None and not network_file.name.lower().endswith(".graphml")
     return StudyInputs(
@@ -218,6 +277,7 @@ def _file_inputs(scenario: Scenario) -> StudyInputs:
         reports=reports,
         places=network.place_names(network_file) if osm_file and network_file else None,
         roads=_main_roads(travel),
+        addresses=addresses,
     )
 
 
@@ -343,18 +403,31 @@ def plan_arrangement(
     travel: dict[str, TravelTimes],
     scenario: Scenario,
     walking_share: float | pd.Series,
+    *,
+    capped: set[str] | None = None,
 ) -> rounds.RoundsResult:
     """Rounds for every provider and day of one arrangement (today's or the proposed).
 
     A carer's day follows what pay counts: when travel from and back to base is unpaid
     (``[savings] base_legs = false``) it may start before and end after the shift for it.
+    ``kpis["time_limit_reached"]`` is 1 when the wall-clock safety cap cut any provider-day's
+    search; the ids of those providers are added to ``capped`` when it is given.
     """
     tasks = _tasks(
         visits, allocation, providers, travel, scenario.workforce, walking_share,
         base_legs_unpaid=not scenario.savings.base_legs,
     )  # fmt: skip
     results = rounds.plan_many(tasks, scenario.rounds)
-    return rounds.combine_results(results, scenario.rounds)
+    combined = rounds.combine_results(results, scenario.rounds)
+    cut = {
+        str(carers["provider_id"].iloc[0])
+        for (_, carers, _), result in zip(tasks, results, strict=True)
+        if result.kpis.get("time_limit_reached") and len(carers)
+    }
+    combined.kpis["time_limit_reached"] = float(bool(cut))
+    if capped is not None:
+        capped |= cut
+    return combined
 
 
 WALKING_COLUMNS = {
@@ -429,10 +502,15 @@ def summarise(
     savings_table: pd.DataFrame,
     providers: gpd.GeoDataFrame,
     names: pd.Series | None = None,
+    capped_patches: Sequence[str] = (),
+    capped_elsewhere: bool = False,
 ) -> pd.DataFrame:
     """One row per patch: name, hours, people, providers, travel today and proposed, walking class.
 
     ``names`` (``patch_id`` → the places a lot covers, :func:`patches.lot_names`) fills ``name``.
+    ``time_limit_reached`` is 1 for a lot whose walking test or proposed rounds hit a wall-clock
+    safety cap (``capped_patches``, and the walking table's ``walk_time_limit_reached``), and for
+    the total when any search did (``capped_elsewhere`` for today's arrangement, which spans lots).
     """
     table = design.patches.drop(columns="geometry").set_index("patch_id")[
         ["hours_week", "people", "n_blocks", "pcn_ids"]
@@ -458,6 +536,11 @@ def summarise(
     if "walk_visit_share" in table:
         for col in ("walk_visit_share", "walk_hours_share"):
             total[col] = np.average(table[col].fillna(0), weights=table["hours_week"])
+    capped = set(capped_patches)
+    if "walk_time_limit_reached" in walking:
+        capped |= set(walking.loc[walking["walk_time_limit_reached"] > 0, "patch_id"])
+    table["time_limit_reached"] = [float(p in capped) for p in table.index]
+    total["time_limit_reached"] = float(bool(capped) or capped_elsewhere)
     table.loc["total"] = total
     return table
 
@@ -538,6 +621,7 @@ def run(
         clock = now
         if progress:
             progress(f"{name}: {timings[name]:.1f} s")
+        raise_if_interrupted()  # a signal whose exception a solver's callback swallowed
 
     seed = scenario.study.seed
     inputs = load_inputs(scenario)
@@ -546,6 +630,12 @@ def run(
     blocks = make_blocks(inputs, scenario)
     adjacency = boundaries.block_adjacency(blocks)
     block_demand = demand.demand_by_area(inputs.demand, blocks, id_column="block_id")
+    account = build_account(
+        inputs.demand, block_demand,
+        {k: r for k, r in inputs.reports.items() if isinstance(r, boundaries.LayerReport)},
+        addresses=inputs.addresses, areas=inputs.areas,
+        population_column=scenario.inputs.population_column if scenario.inputs.source == "files" else None,
+    )  # fmt: skip
     lap("blocks")
 
     if locks is not None:
@@ -581,6 +671,7 @@ def run(
     walking = walking_by_patch(planned, visit_patch, proposed_providers, inputs.travel, scenario)
     lap("walking feasibility")
 
+    capped_proposed: set[str] = set()
     proposed = plan_arrangement(
         planned,
         proposed_alloc,
@@ -590,13 +681,17 @@ def run(
         walking_share_by_patch(
             walking, scenario.workforce.walking_share, design.patches["patch_id"].tolist()
         ),
+        capped=capped_proposed,
     )
     lap("rounds (proposed)")
 
     today_alloc, today_providers = workforce.baseline_allocation(
         people_in, scenario.workforce, seed
     )
-    today = plan_arrangement(planned, today_alloc, today_providers, inputs.travel, scenario, 0.0)
+    capped_today: set[str] = set()
+    today = plan_arrangement(
+        planned, today_alloc, today_providers, inputs.travel, scenario, 0.0, capped=capped_today
+    )
     lap("rounds (today)")
 
     savings_table = savings.compare(
@@ -608,7 +703,12 @@ def run(
         len(scenario.study.days),
     )
     names = patches.lot_names(place_hours(blocks, design.layout, block_demand, inputs))
-    summary = summarise(design, walking, savings_table, proposed_providers, names)
+    patch_of_provider = proposed_providers.set_index("provider_id")["patch_id"]
+    summary = summarise(
+        design, walking, savings_table, proposed_providers, names,
+        capped_patches=sorted(patch_of_provider.reindex(sorted(capped_proposed)).dropna()),
+        capped_elsewhere=bool(capped_today),
+    )  # fmt: skip
     explained = savings.explain(savings_table, scenario.savings, scenario.baseline)
     calibration = baseline.calibration(savings_table, scenario.baseline)
     unserved = pd.concat([outside.assign(arrangement="both"), proposed.unserved.assign(arrangement="proposed"),
@@ -634,4 +734,5 @@ def run(
         layouts=layouts,
         explained=explained,
         baseline=calibration,
+        account=account,
     )

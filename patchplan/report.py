@@ -9,7 +9,8 @@ published and INTERNAL outputs in separate folders as well as by name:
 ``<dir>/<name>/published/*.csv``              patches, summary, savings, explained (the saving
                                               decomposed), baseline (today's travel per visit),
                                               layouts, blocks, ranges (totals over several
-                                              caseloads, when run with seeds > 1)
+                                              caseloads, when run with seeds > 1), inputs-account
+                                              (every input row kept or left out, and why)
 ``<dir>/<name>/published/<name>.gpkg``        patches and blocks layers for QGIS
 ``<dir>/<name>/INTERNAL/``                    rounds map and ``*-INTERNAL.csv``: rounds, unserved
                                               visits, rejected input rows, and the per-lot tables
@@ -418,6 +419,8 @@ def summary_section(ctx: ReportContext) -> Section:
             "Travel times are a STRAIGHT-LINE ESTIMATE (crow-fly distance × circuity at mode "
             "speed), not a street network."
         )
+    if result.time_limit_note:
+        flags.append(result.time_limit_note)
     if ctx.disclosure.total_withheld:
         return Section("summary", "Summary", "".join(_p(f) for f in flags) + _p(
             withheld_note(ctx.disclosure)))  # fmt: skip
@@ -712,6 +715,27 @@ def credits_section(ctx: ReportContext) -> Section:
     return Section("credits", "Data and credits", body)
 
 
+def inputs_account_section(ctx: ReportContext) -> Section:
+    """The inputs account: every input row kept or left out, and why (counts, never a person)."""
+    account = ctx.result.account
+    rejected = account.total("rejected")
+    outside = account.total("outside every block", "people")
+    lead = (
+        f"{rejected:,} input rows were rejected and {outside:,} people live outside every block; "
+        "each is counted below with the reason."
+        if rejected or outside
+        else "Every input row was used: none was rejected and nobody lives outside the blocks."
+    )
+    caption = (
+        "Rows read = accepted + rejected; people and visits = inside the blocks + outside every "
+        "block; boundary repairs, overlaps and gaps with their areas (rejected rows are listed "
+        "in the INTERNAL rejects-INTERNAL.csv)."
+    )
+    return Section("inputs", "Inputs account", f"<p>{html.escape(lead)}</p>{account.to_html(caption)}")
+
+
+
+
 def ranges_report_section(ctx: ReportContext) -> Section | None:
     """Figures over several synthetic caseloads, when the study was run with seeds > 1."""
     ranges = ctx.result.ranges
@@ -741,6 +765,7 @@ SECTIONS: list[SectionBuilder] = [
     layouts_section,
     maps_section,
     unserved_section,
+    inputs_account_section,
     method_section,
     assumptions_section,
     definitions_section,
@@ -897,6 +922,7 @@ def write_outputs(
         public["baseline"] = _published_totals(result.baseline, disclosure).reset_index()
     if result.layouts is not None:
         public["layouts"] = _published_totals(result.layouts, disclosure).reset_index()
+    public["inputs-account"] = result.account.table()
     for key, frame in public.items():
         written[key] = io.write_csv(frame, published / f"{key}.csv")
     layers = {"patches": public["patches"], "blocks": blocks}

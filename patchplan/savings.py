@@ -43,6 +43,8 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from patchplan._validate import at_least, between, collect, share
+
 if TYPE_CHECKING:
     from patchplan.baseline import BaselineSettings
 
@@ -128,6 +130,16 @@ class SavingsSettings:
         if not basis and self.hourly_cost_gbp == HOURLY_COSTS["sheffield-2024"][0]:
             basis = "sheffield-2024"
         return HOURLY_COSTS[basis][1] if basis else "set in the scenario"
+
+    def problems(self) -> list[str]:
+        """Range problems of these settings, each naming its key (empty when valid)."""
+        return collect(
+            at_least("hourly_cost_gbp", self.hourly_cost_gbp, 0),
+            at_least("mileage_gbp_per_mile", self.mileage_gbp_per_mile, 0),
+            at_least("co2_kg_per_km", self.co2_kg_per_km, 0),
+            share("care_share_of_paid_time", self.care_share_of_paid_time),
+            between("week_days", self.week_days, 1, 7),
+        )
 
 
 def _attributed_legs(rounds: pd.DataFrame, visit_patch: pd.Series) -> pd.DataFrame:

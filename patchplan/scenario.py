@@ -35,7 +35,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from patchplan.errors import ScenarioError
+from patchplan._validate import at_least, between, collect, one_of, unique
+from patchplan.errors import PatchplanError, ScenarioError
+from patchplan.io import safe_name
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,21 @@ class StudySettings:
     days: tuple[int, ...] = (0,)
     synthetic: bool = True
     notes: str = ""
+
+    def __post_init__(self) -> None:
+        # the name becomes file names: keep it a plain name inside the outputs folder
+        object.__setattr__(self, "name", safe_name(self.name))
+
+    def problems(self) -> list[str]:
+        """Range and cross-field problems of these settings, each naming its key (empty when valid)."""
+        return collect(
+            None
+            if self.days
+            else "days must list at least one day to plan (0 = Monday … 6 = Sunday)",
+            (between(f"days[{i}]", d, 0, 6) for i, d in enumerate(self.days)),
+            unique("days", self.days),
+            at_least("seed", self.seed, 0),
+        )
 
 
 @dataclass(frozen=True)
@@ -85,6 +102,13 @@ class InputSettings:
     existing : today's patch or locality layer to score alongside ours ("" for none)
     existing_id : id column in ``existing``
     practices : GP practice points (optional; shown on maps)
+    areas_crs, pcns_crs, neighbourhoods_crs, existing_crs, people_crs, practices_crs : the CRS
+        (e.g. ``"EPSG:27700"``) of that layer's file when the file states none; also used when a
+        GeoJSON's implied WGS84 cannot hold its coordinates (British National Grid metres in a
+        GeoJSON without a ``crs`` member). A file that states its own CRS keeps it.
+
+    A people file needs a visits file and the other way round: patchplan does not invent visits
+    for real people; with neither, the caseload is synthesised (``[demand]``).
     """
 
     source: str = "town"
@@ -106,6 +130,61 @@ class InputSettings:
     existing: str = ""
     existing_id: str = "id"
     practices: str = ""
+    areas_crs: str = ""
+    pcns_crs: str = ""
+    neighbourhoods_crs: str = ""
+    existing_crs: str = ""
+    people_crs: str = ""
+    practices_crs: str = ""
+
+    def problems(self) -> list[str]:
+        """Range and cross-field problems of these settings, each naming its key (empty when valid)."""
+        files = self.source == "files"
+        return collect(
+            one_of("source", self.source, SOURCES),
+            (f"{key} contains a NUL character" for key in FILE_KEYS if "\0" in getattr(self, key)),
+            (_crs_problem(f"{key}_crs", getattr(self, f"{key}_crs")) for key in CRS_KEYS),
+            None
+            if not files or self.areas
+            else "areas: a small-area layer with population is required when source = 'files'",
+            None
+            if not files or self.pcn_column or self.pcns
+            else "pcns: give either a pcns layer or a pcn_column in areas",
+            None
+            if not files or bool(self.people) == bool(self.visits)
+            else (
+                "people: a people file needs a visits file (patchplan does not invent visits for "
+                "real people): give visits, or remove people to synthesise a caseload"
+                if self.people
+                else "visits: a visits file needs the people file that locates them: give people"
+            ),
+        )
+
+    @property
+    def real_caseload(self) -> bool:
+        """True when people and visits are read from files rather than synthesised."""
+        return self.source == "files" and bool(self.people) and bool(self.visits)
+
+
+SOURCES = ("town", "files")
+FILE_KEYS = ("network", "areas", "pcns", "neighbourhoods", "addresses", "people", "visits",
+             "existing", "practices")  # fmt: skip
+"""``[inputs]`` keys that name a file."""
+CRS_KEYS = ("areas", "pcns", "neighbourhoods", "existing", "people", "practices")
+"""``[inputs]`` layer keys that take a ``<key>_crs`` for files without a CRS."""
+
+
+def _crs_problem(key: str, value: str) -> str | None:
+    if not value:
+        return None
+    from pyproj import CRS as ProjCRS
+    from pyproj.exceptions import CRSError
+
+    try:
+        ProjCRS.from_user_input(value)
+    except CRSError:
+        return f"{key} {value!r} is not a CRS (e.g. 'EPSG:27700' for British National Grid)"
+    return None
 
 
 @dataclass(frozen=True)
@@ -145,6 +224,19 @@ class OutputSettings:
             raise ValueError(
                 f"gpx_week_start: {self.gpx_week_start} is a {monday:%A}; give the Monday of the week"
             )
+
+    def problems(self) -> list[str]:
+        """Problems of these settings, each naming its key (empty when valid)."""
+        return collect(
+            None if self.dir.strip() else "dir must name a folder",
+            None if self.maps_dir.strip() else "maps_dir must name a folder",
+        )
+
+
+def settings_problems(section: str, settings: Any) -> list[str]:
+    """Range and cross-field problems of one section's settings, each naming its key."""
+    own = getattr(settings, "problems", None)
+    return list(own()) if callable(own) else []
 
 
 SECTIONS: dict[str, tuple[str, str]] = {
@@ -237,22 +329,41 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
     return value
 
 
-def build_settings(cls: type, table: dict[str, Any], where: str) -> Any:
-    """Build the settings dataclass ``cls`` from a TOML table, naming any bad key."""
+def collect_settings(cls: type, table: Any, where: str, section: str = "") -> tuple[Any, list[str]]:
+    """Build the settings dataclass ``cls`` from a TOML table, with every problem found.
+
+    A key that is unknown, ill-typed or out of range is named in the problems (prefixed with
+    ``where``); the object returned keeps the default for a key that could not be used, so later
+    checks can still run.
+    """
     if not isinstance(table, dict):
-        raise ScenarioError(f"{where}: expected a table, got {table!r}")
+        return cls(), [f"{where}: expected a table, got {table!r}"]
     hints = typing.get_type_hints(cls)
     fields = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(table) - fields)
-    if unknown:
-        raise ScenarioError(
-            f"{where}: unknown key {unknown[0]!r} (known keys: {', '.join(sorted(fields))})"
-        )
-    values = {key: _coerce(value, hints[key], f"{where} {key}") for key, value in table.items()}
+    problems = [
+        f"{where}: unknown key {key!r} (known keys: {', '.join(sorted(fields))})"
+        for key in sorted(set(table) - fields, key=str)
+    ]
+    values = {}
+    for key in sorted(set(table) & fields):
+        try:
+            values[key] = _coerce(table[key], hints[key], f"{where} {key}")
+        except ScenarioError as exc:
+            problems.extend(exc.problems)
     try:
-        return cls(**values)
-    except (TypeError, ValueError) as exc:
-        raise ScenarioError(f"{where}: {exc}") from exc
+        settings = cls(**values)
+    except (TypeError, ValueError, PatchplanError) as exc:
+        return cls(), [*problems, f"{where}: {exc}"]
+    problems.extend(f"{where} {p}" for p in settings_problems(section, settings))
+    return settings, problems
+
+
+def build_settings(cls: type, table: dict[str, Any], where: str, section: str = "") -> Any:
+    """Build the settings dataclass ``cls`` from a TOML table; a :class:`ScenarioError` names every bad key."""
+    settings, problems = collect_settings(cls, table, where, section)
+    if problems:
+        raise ScenarioError(*problems)
+    return settings
 
 
 @dataclass(frozen=True)
@@ -274,21 +385,73 @@ class Scenario:
     path: Path | None = None
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], path: Path | None = None) -> Scenario:
-        """Validate a parsed TOML document; missing tables take every default."""
+    def parse(cls, data: dict[str, Any], path: Path | None = None) -> tuple[Scenario, list[str]]:
+        """A scenario from a parsed TOML document, and every problem found in it.
+
+        Keys that could not be used keep their defaults in the scenario returned, so the inputs
+        can still be checked (``patchplan check`` reports everything at once).
+        """
         name = path.name if path else "scenario"
-        unknown = sorted(set(data) - set(SECTIONS))
-        if unknown:
-            raise ScenarioError(
-                f"{name}: unknown table [{unknown[0]}] (known tables: {', '.join(SECTIONS)})"
+        problems = [
+            f"{name}: unknown table [{table}] (known tables: {', '.join(SECTIONS)})"
+            for table in sorted(set(data) - set(SECTIONS), key=str)
+        ]
+        settings = {}
+        for section in SECTIONS:
+            settings[section], found = collect_settings(
+                _settings_class(section), data.get(section, {}), f"{name} [{section}]", section
             )
-        settings = {
-            section: build_settings(
-                _settings_class(section), data.get(section, {}), f"{name} [{section}]"
-            )
+            problems.extend(found)
+        scenario = cls(**settings, path=path)
+        problems.extend(f"{name} {p}" for p in scenario.cross_problems())
+        return scenario, problems
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], path: Path | None = None) -> Scenario:
+        """Validate a parsed TOML document; missing tables take every default.
+
+        Raises
+        ------
+        ScenarioError
+            Naming every unknown table, unknown, ill-typed or out-of-range key and broken
+            cross-field rule (``.problems`` lists them).
+        """
+        scenario, problems = cls.parse(data, path)
+        if problems:
+            raise ScenarioError(*problems)
+        return scenario
+
+    def problems(self) -> list[str]:
+        """Every range and cross-field problem of this scenario's settings."""
+        found = [
+            f"[{section}] {p}"
             for section in SECTIONS
-        }
-        return cls(**settings, path=path)
+            for p in settings_problems(section, getattr(self, section))
+        ]
+        return found + self.cross_problems()
+
+    def cross_problems(self) -> list[str]:
+        """Rules between sections: what the study plans must exist in what it reads or makes."""
+        study, inputs, caseload = self.study, self.inputs, self.demand
+        problems = []
+        if inputs.real_caseload and study.synthetic:
+            problems.append(
+                "[study] synthetic = true, but [inputs] people and visits are a real caseload: "
+                "set synthetic = false"
+            )
+        if not inputs.real_caseload and not study.synthetic:
+            problems.append(
+                "[study] synthetic = false, but the caseload is generated (no [inputs] people and "
+                "visits): set synthetic = true, so every output says so"
+            )
+        if not inputs.real_caseload and caseload is not None:
+            missing = [d for d in study.days if isinstance(d, int) and d >= caseload.days]
+            if missing:
+                problems.append(
+                    f"[study] days {missing} have no visits: the synthetic caseload has visits on "
+                    f"days 0-{caseload.days - 1} only ([demand] days = {caseload.days})"
+                )
+        return problems
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Scenario:
@@ -330,4 +493,8 @@ class Scenario:
             updates[section] = (
                 dataclasses.replace(current, **value) if isinstance(value, dict) else value
             )
-        return dataclasses.replace(self, **updates)
+        changed = dataclasses.replace(self, **updates)
+        problems = changed.problems()
+        if problems:
+            raise ScenarioError(*problems)
+        return changed

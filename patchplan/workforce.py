@@ -40,6 +40,8 @@ from scipy.spatial import cKDTree
 from shapely.geometry import Point
 
 from patchplan import CRS
+from patchplan._validate import at_least, at_most, collect, ordered, positive, share
+from patchplan.demand import MINUTES_PER_DAY
 from patchplan.rounds import compact_groups
 
 CARER_COLUMNS = [
@@ -105,6 +107,30 @@ class WorkforceSettings:
     walkers_live_locally: bool = True
     office_radius_m: float = 1500.0
     unpaid_travel_min: int = 60
+
+    def problems(self) -> list[str]:
+        """Range and cross-field problems of these settings, each naming its key (empty when valid)."""
+        lo, hi = self.break_window
+        return collect(
+            at_least("providers_today", self.providers_today, 0),
+            at_least("market_share_skew", self.market_share_skew, 0),
+            at_least("providers_per_patch", self.providers_per_patch, 1),
+            share("walking_share", self.walking_share),
+            None if self.shifts else "shifts must list at least one (start, end) shift",
+            (_shift_problem(i, start, end) for i, (start, end) in enumerate(self.shifts)),
+            at_least("break_minutes", self.break_minutes, 0),
+            at_least("break_window[0]", lo, 0),
+            ordered("break_window[0]", lo, "break_window[1]", hi),
+            positive("utilisation", self.utilisation)
+            or at_most("utilisation", self.utilisation, 1),
+            at_least("spare_carers", self.spare_carers, 0),
+        )
+
+
+def _shift_problem(i: int, start: int, end: int) -> str | None:
+    if 0 <= start < end <= MINUTES_PER_DAY:
+        return None
+    return f"shifts[{i}] = ({start}, {end}) must be 0 <= start < end <= {MINUTES_PER_DAY} (minutes after midnight)"
 
 
 _CARER_ID = re.compile(r"^(?P<provider>.+)-s(?P<shift>\d+)-(?P<number>\d+)$")

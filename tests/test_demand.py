@@ -86,6 +86,7 @@ def test_small_synthetic_caseload_meets_its_targets_and_the_contract():
         "row",
         "record_id",
         "reason",
+        "kind",
     ]
 
 

@@ -69,7 +69,10 @@ def test_missing_file():
 def test_input_paths_resolve_against_base_dir_and_scenario_folder(tmp_path):
     (tmp_path / "data").mkdir()
     scenario = Scenario.load(
-        write(tmp_path, '[inputs]\nsource = "files"\nbase_dir = "data"\nareas = "a.gpkg"\n')
+        write(
+            tmp_path,
+            '[inputs]\nsource = "files"\nbase_dir = "data"\nareas = "a.gpkg"\npcn_column = "pcn"\n',
+        )
     )
     assert scenario.input_path("areas") == (tmp_path / "data" / "a.gpkg").resolve()
     assert scenario.input_path("pcns") is None

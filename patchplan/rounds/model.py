@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from patchplan._validate import at_least, collect, positive, share
 from patchplan.demand import link_problems
 from patchplan.errors import RoundsError
 from patchplan.matrix import TravelTimes
@@ -134,6 +135,29 @@ class RoundsSettings:
     branch_limit: int = 2_000_000
     linked_search: bool = True
     linked_iterations: int = 2_000
+
+    def problems(self) -> list[str]:
+        """Range problems of these settings, each naming its key (empty when valid)."""
+        return collect(
+            positive("time_limit_s", self.time_limit_s),
+            at_least("seed", self.seed, 0),
+            at_least("carer_fixed_cost_min", self.carer_fixed_cost_min, 0),
+            at_least("continuity_cost_min", self.continuity_cost_min, 0),
+            at_least("unserved_penalty_min", self.unserved_penalty_min, 1),
+            at_least("punctuality_tolerance_min", self.punctuality_tolerance_min, 0),
+            at_least("lateness_cost_per_min", self.lateness_cost_per_min, 0),
+            at_least("max_lateness_cost_per_min", self.max_lateness_cost_per_min, 0),
+            at_least("workers", self.workers, 1),
+            at_least("time_units_per_min", self.time_units_per_min, 1),
+            at_least("solution_limit", self.solution_limit, 1),
+            at_least("seed_iterations", self.seed_iterations, 1),
+            share("seed_time_share", self.seed_time_share),
+            at_least("stall_solutions", self.stall_solutions, 0),
+            at_least("max_visits_per_problem", self.max_visits_per_problem, 0),
+            at_least("max_walk_leg_min", self.max_walk_leg_min, 0),
+            at_least("branch_limit", self.branch_limit, 0),
+            at_least("linked_iterations", self.linked_iterations, 1),
+        )
 
 
 @dataclass
