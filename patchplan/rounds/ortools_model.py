@@ -237,6 +237,9 @@ class _Model:
         )
         if settings.deterministic:
             params.solution_limit = settings.solution_limit
+            # OR-Tools' LNS sub-searches stop on a 100 ms clock by default: under load they would
+            # stop at different points, so their clock is left to the day's safety cap
+            params.lns_time_limit.FromMilliseconds(int(settings.time_limit_s * 1000))
         # set before closing (``search`` shortens it to what is left) so OR-Tools knows GLS ends
         params.time_limit.FromMilliseconds(int(settings.time_limit_s * 1000))
         params.disable_scheduling_beware_this_may_degrade_performance = (
