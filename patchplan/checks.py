@@ -373,6 +373,8 @@ def _output_problems(scenario: Scenario) -> list[str]:
 
     problems = []
     for key in ("dir", "maps_dir"):
+        if not getattr(scenario.outputs, key):
+            continue  # maps_dir "" = the maps go under dir
         folder = Path(getattr(scenario.outputs, key))
         existing = next((p for p in (folder, *folder.parents) if p.exists()), Path("."))
         if not existing.is_dir():

@@ -184,7 +184,10 @@ def _account_table(result) -> Table:
 
 def _output_roots(scenario: Scenario) -> list[Path]:
     """The folders a run writes under: the outputs folder, and the maps folder when outside it."""
-    out, maps = Path(scenario.outputs.dir), Path(scenario.outputs.maps_dir)
+    out = Path(scenario.outputs.dir)
+    if not scenario.outputs.maps_dir:  # "" = beside the report, under the outputs folder
+        return [out]
+    maps = Path(scenario.outputs.maps_dir)
     inside = out.resolve() in (maps.resolve(), *maps.resolve().parents)
     return [out] if inside else [out, maps]
 

@@ -229,7 +229,6 @@ class OutputSettings:
         """Problems of these settings, each naming its key (empty when valid)."""
         return collect(
             None if self.dir.strip() else "dir must name a folder",
-            None if self.maps_dir.strip() else "maps_dir must name a folder",
         )
 
 

@@ -124,14 +124,16 @@ def test_the_account_is_in_the_cli_the_csv_and_the_report(tmp_path, monkeypatch)
     assert outcome.exit_code == 0, outcome.output
     assert "Inputs account" in outcome.output and "latest before earliest" in outcome.output
     table = pd.read_csv(
-        tmp_path / "out" / "generated" / "inputs-account.csv", keep_default_na=False
+        tmp_path / "out" / "generated" / "published" / "inputs-account.csv", keep_default_na=False
     )
     assert list(table.columns) == acc.ACCOUNT_COLUMNS
     rejected = table[(table["input"] == "visits") & (table["measure"] == "rejected")]
     assert rejected["count"].sum() == 5
-    report = (tmp_path / "out" / "generated" / "report.html").read_text(encoding="utf-8")
+    report = (tmp_path / "out" / "generated" / "published" / "report.html").read_text(
+        encoding="utf-8"
+    )
     assert (
-        "<h2>Inputs account</h2>" in report and "<caption>Rows read = accepted + rejected" in report
+        "Inputs account</h2>" in report and "<caption>Rows read = accepted + rejected" in report
     )
     assert "person not in the people file" in report
     assert "8 input rows were rejected and 2 people live outside every block" in report

@@ -221,7 +221,7 @@ def test_a_study_name_cannot_write_outside_the_outputs_folder(tmp_path, monkeypa
     outcome = CliRunner().invoke(app, ["run", "study.toml"])
     assert outcome.exit_code == 0, outcome.output
     assert "is used in file names as 'escaped'" in outcome.output
-    assert (work / "out" / "escaped" / "report.html").is_file()
+    assert (work / "out" / "escaped" / "published" / "report.html").is_file()
     written = {p for p in tmp_path.rglob("*") if p.is_file()}
     assert all(work in p.parents for p in written)
 
@@ -232,9 +232,11 @@ def test_a_search_cut_by_its_safety_cap_says_so_everywhere(tmp_path, monkeypatch
     outcome = CliRunner().invoke(app, ["run", str(scenario)])
     assert outcome.exit_code == 0, outcome.output
     assert "safety cap was reached" in " ".join(outcome.output.split())
-    summary = pd.read_csv(tmp_path / "out" / "generated" / "summary.csv", index_col=0)
+    summary = pd.read_csv(tmp_path / "out" / "generated" / "published" / "summary.csv", index_col=0)
     assert summary.loc["total", "time_limit_reached"] == 1
-    report = (tmp_path / "out" / "generated" / "report.html").read_text(encoding="utf-8")
+    report = (tmp_path / "out" / "generated" / "published" / "report.html").read_text(
+        encoding="utf-8"
+    )
     assert "safety cap was reached" in report
 
 
@@ -243,6 +245,6 @@ def test_a_search_within_its_caps_is_not_flagged(tmp_path, monkeypatch):
     outcome = CliRunner().invoke(app, ["run", str(sf.write_study(tmp_path, rounds={"time_limit_s": 60.0},
                                                                   feasibility={"time_limit_s": 60.0}))])  # fmt: skip
     assert outcome.exit_code == 0, outcome.output
-    summary = pd.read_csv(tmp_path / "out" / "generated" / "summary.csv", index_col=0)
+    summary = pd.read_csv(tmp_path / "out" / "generated" / "published" / "summary.csv", index_col=0)
     assert (summary["time_limit_reached"] == 0).all()
     assert "safety cap" not in outcome.output

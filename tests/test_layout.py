@@ -138,7 +138,7 @@ def test_the_score_command_scores_and_plans_an_edited_layout(tiny_town_file, by_
     result = CliRunner().invoke(app, ["score", str(tiny_town_file), "--layout", str(lots)])
     assert result.exit_code == 0, result.output
     assert "lots scored (given layout)" in result.output
-    out = tiny_town_file.parent / "out" / "tiny-edited"
+    out = tiny_town_file.parent / "out" / "tiny-edited" / "published"
     patches = pd.read_csv(out / "patches.csv")
     assert sorted(patches["patch_id"]) == ["P01", "P02", "P03"]
     assert patches["n_blocks"].sum() == len(by_pcn)

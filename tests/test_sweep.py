@@ -221,7 +221,7 @@ def test_a_single_scenario_run_over_seeds_reports_ranges(tiny_town_file, in_proc
     )
     result = CliRunner().invoke(app, ["run", str(tiny_town_file), "--seeds", "2"])
     assert result.exit_code == 0, result.output
-    out = tiny_town_file.parent / "out" / "tiny"
+    out = tiny_town_file.parent / "out" / "tiny" / "published"
     ranges = pd.read_csv(out / "ranges.csv", keep_default_na=False, na_values=[""])
     total = ranges[ranges["patch_id"] == "total"].set_index("figure")
     assert (total["seeds"] == 2).all()
