@@ -43,7 +43,8 @@ def _summary_table(result) -> Table:
     table = Table(
         title=f"{result.scenario.study.title}: per lot, a week",
         caption="today / new: carer travel hours a week, like for like; on foot: share of visits "
-        "walking carers reach",
+        "made by walking carers; carers: distinct carers per person in the week (median, today → "
+        "new); top 2: share of a person's visits by their two most frequent carers (new)",
         box=box.SIMPLE_HEAD,
         pad_edge=False,
     )
@@ -57,6 +58,8 @@ def _summary_table(result) -> Table:
         "saved",
         "on foot",
         "class",
+        "carers",
+        "top 2",
     )
     for col in headers:
         right = col not in ("lot", "class")
@@ -75,6 +78,8 @@ def _summary_table(result) -> Table:
             if pd.isna(row.get("walk_visit_share", float("nan")))
             else f"{100 * row['walk_visit_share']:.0f}%",
             str(row.get("walk_class", "")) if patch_id != "total" else "",
+            f"{num('today_carers_per_person_median')}→{num('proposed_carers_per_person_median')}",
+            num("proposed_top2_share", "{:.0%}"),
             style="bold" if patch_id == "total" else None,
         )
     return table

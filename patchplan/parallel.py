@@ -8,19 +8,37 @@ process (simplest to debug, and what tests use).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
 
 
-def map_tasks(fn: Callable[[T], R], tasks: Sequence[T], workers: int) -> list[R]:
+def map_tasks(
+    fn: Callable[[T], R],
+    tasks: Sequence[T],
+    workers: int,
+    on_done: Callable[[int, int], None] | None = None,
+) -> list[R]:
     """``[fn(t) for t in tasks]``, spread over up to ``workers`` processes; order is kept.
 
-    ``fn`` must be a module-level function and every task picklable.
+    ``fn`` must be a module-level function and every task picklable. Tasks start in order.
+    ``on_done(done, total)`` is called in this process as each task finishes (for progress).
     """
-    if workers <= 1 or len(tasks) <= 1:
-        return [fn(t) for t in tasks]
-    with ProcessPoolExecutor(max_workers=min(workers, len(tasks))) as pool:
-        return list(pool.map(fn, tasks))
+    total = len(tasks)
+    if workers <= 1 or total <= 1:
+        results = []
+        for k, task in enumerate(tasks, start=1):
+            results.append(fn(task))
+            if on_done:
+                on_done(k, total)
+        return results
+    with ProcessPoolExecutor(max_workers=min(workers, total)) as pool:
+        futures = {pool.submit(fn, task): k for k, task in enumerate(tasks)}
+        out: dict[int, R] = {}
+        for done, future in enumerate(as_completed(futures), start=1):
+            out[futures[future]] = future.result()
+            if on_done:
+                on_done(done, total)
+    return [out[k] for k in range(total)]

@@ -4,7 +4,11 @@
 (``report.py`` and the CLI write the outputs). Each step calls the stage module that owns it; this
 module only decides what flows where.
 
-Figures per week are scaled from the planned days (``[study] days``) by ``[savings] week_days``.
+Each provider's week is planned as a rota (``rounds.plan_week``): its recurring calls once, as a
+template day, and every planned day (``[study] days``, all seven by default) derived from it. When
+fewer days than the week are planned, figures per week are scaled up by ``[savings] week_days``.
+Long stages report progress within themselves (weeks done of weeks, elapsed, an estimate of what
+is left) through ``progress``.
 """
 
 from __future__ import annotations
@@ -15,7 +19,6 @@ from dataclasses import dataclass, field
 
 import geopandas as gpd
 import networkx as nx
-import numpy as np
 import pandas as pd
 
 from patchplan import CRS, boundaries, demand, feasibility, patches, rounds, savings, workforce
@@ -44,7 +47,12 @@ class StudyInputs:
 
 @dataclass
 class StudyResult:
-    """The outputs of every stage, for the report, the maps and the Python API."""
+    """The outputs of every stage, for the report, the maps and the Python API.
+
+    ``walking`` is :func:`feasibility.walking_figures` (one row per patch and a ``"total"``);
+    ``continuity`` has the ``today_`` and ``proposed_`` columns of :func:`rounds.continuity` by
+    ``patch_id`` and ``"total"``.
+    """
 
     scenario: Scenario
     inputs: StudyInputs
@@ -63,6 +71,7 @@ class StudyResult:
     timings_s: dict[str, float] = field(default_factory=dict)
     existing_layout: pd.Series | None = None
     layouts: pd.DataFrame | None = None
+    continuity: pd.DataFrame | None = None
 
     @property
     def estimate(self) -> bool:
@@ -293,6 +302,51 @@ def _tasks(
     return tasks
 
 
+def _week_tasks(
+    visits: gpd.GeoDataFrame,
+    allocation: pd.DataFrame,
+    providers: gpd.GeoDataFrame,
+    settings: workforce.WorkforceSettings,
+    walking_share: float | pd.Series,
+) -> list[tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]]:
+    """One week per provider: its visits and its carers on the rota (``workforce.week_carers``).
+
+    ``walking_share`` is one share for every provider, or a Series by ``patch_id``.
+    """
+    provider_of = allocation.set_index("person_id")["provider_id"]
+    by_provider = visits["person_id"].map(provider_of)
+    days = sorted(int(d) for d in pd.unique(visits["day"]))
+    tasks = []
+    for provider in providers.sort_values("provider_id").itertuples():
+        mine = visits[(by_provider == provider.provider_id).to_numpy()]
+        if len(mine) == 0:
+            continue
+        share = (
+            float(walking_share.get(provider.patch_id, 0.0))
+            if isinstance(walking_share, pd.Series)
+            else float(walking_share)
+        )
+        carers = workforce.week_carers(
+            mine, provider.provider_id, provider.geometry, settings, share, days
+        )
+        tasks.append((mine, carers))
+    return tasks
+
+
+def _stage_progress(progress: Progress | None, stage: str) -> Callable[[int, int], None] | None:
+    """``on_done(done, total)`` reporting ``stage: done/total weeks, elapsed, about what is left``."""
+    if progress is None:
+        return None
+    clock = time.perf_counter()
+
+    def on_done(done: int, total: int) -> None:
+        elapsed = time.perf_counter() - clock
+        left = elapsed / done * (total - done)
+        progress(f"{stage}: {done}/{total} provider weeks, {elapsed:.0f} s, about {left:.0f} s left")
+
+    return on_done
+
+
 def plan_arrangement(
     visits: gpd.GeoDataFrame,
     allocation: pd.DataFrame,
@@ -300,61 +354,61 @@ def plan_arrangement(
     travel: dict[str, TravelTimes],
     scenario: Scenario,
     walking_share: float | pd.Series,
+    progress: Progress | None = None,
+    stage: str = "rounds",
 ) -> rounds.RoundsResult:
-    """Rounds for every provider and day of one arrangement (today's or the proposed)."""
-    tasks = _tasks(visits, allocation, providers, travel, scenario.workforce, walking_share)
-    results = rounds.plan_many(tasks, scenario.rounds)
-    return rounds.combine_results(results, scenario.rounds)
+    """Every provider's week of one arrangement (today's or the proposed), as a rota.
 
-
-WALKING_COLUMNS = {
-    "visits_on_foot_share": "walk_visit_share",
-    "care_hours_on_foot_share": "walk_hours_share",
-    "walking_carers_needed": "walking_carers",
-    "longest_walk_leg_min": "longest_walk_leg_min",
-    "mean_walk_leg_min": "mean_walk_leg_min",
-    "class": "walk_class",
-    "time_limit_reached": "walk_time_limit_reached",
-}
-
-
-def _walking_task(task: tuple) -> pd.Series:
-    visits, base, travel, settings = task
-    return feasibility.walking_feasibility(visits, base, travel, settings)
+    The KPIs of the combined result add the week's: ``template_s`` and ``derive_s`` (summed
+    seconds), ``template_round_share`` and ``recurring_visit_share`` (over every visit).
+    """
+    tasks = _week_tasks(visits, allocation, providers, scenario.workforce, walking_share)
+    weeks = rounds.plan_weeks(
+        [(v, c, travel) for v, c in tasks], scenario.rounds, _stage_progress(progress, stage)
+    )
+    result = rounds.combine_results([w.plan for w in weeks], scenario.rounds)
+    calls = pd.concat([w.calls for w in weeks], ignore_index=True) if weeks else None
+    for key in ("template_s", "derive_s"):
+        result.kpis[key] = float(sum(w.kpis.get(key, 0.0) for w in weeks))
+    if calls is not None and len(calls):
+        recurring = calls[calls["recurring"] & (calls["round_id"] != "")]
+        result.kpis["recurring_visit_share"] = float(calls["recurring"].mean())
+        result.kpis["template_round_share"] = (
+            float((recurring["round_id"] == recurring["template_round"]).mean())
+            if len(recurring)
+            else 0.0
+        )
+    return result
 
 
 def walking_by_patch(
     visits: gpd.GeoDataFrame,
     visit_patch: pd.Series,
+    allocation: pd.DataFrame,
     providers: gpd.GeoDataFrame,
     travel: dict[str, TravelTimes],
     scenario: Scenario,
 ) -> pd.DataFrame:
-    """Walking feasibility of each patch on the first planned day, from its first provider's base.
+    """Each patch's walking class before planning, from the proposed carers (no routing).
 
-    Returns one row per patch: ``patch_id``, ``walk_visit_share``, ``walk_hours_share`` (0–1),
-    ``walking_carers``, ``longest_walk_leg_min``, ``mean_walk_leg_min``, ``walk_class``,
-    ``walk_time_limit_reached`` (1 = a plan hit its wall-clock cap: figures may vary by run).
+    The proposed providers' rotas at ``[workforce] walking_share`` give the walking carers' homes;
+    :func:`feasibility.walking_reach` counts the visits within ``[rounds] max_walk_leg_min`` of
+    them. Returns :func:`feasibility.walking_classes`: ``patch_id``, ``walk_reach_share``,
+    ``walk_class``.
     """
-    day = scenario.study.days[0]
-    todays = visits[visits["day"] == day]
-    patch_of = todays["visit_id"].map(visit_patch)
-    bases = (
-        providers.sort_values("provider_id")
-        .drop_duplicates("patch_id")
-        .set_index("patch_id")
-        .geometry
-    )
-    patch_ids = sorted(p for p in bases.index if (patch_of == p).any())
-    tasks = [
-        (todays[(patch_of == p).to_numpy()], bases[p], travel, scenario.feasibility)
-        for p in patch_ids
-    ]
-    rows = map_tasks(_walking_task, tasks, scenario.rounds.workers)
-    table = pd.DataFrame(rows, index=pd.Index(patch_ids, name="patch_id")).rename(
-        columns=WALKING_COLUMNS
-    )
-    return table[list(WALKING_COLUMNS.values())].reset_index()
+    rows = []
+    share = scenario.workforce.walking_share
+    patch_of = providers.set_index("provider_id")["patch_id"]
+    for mine, carers in _week_tasks(visits, allocation, providers, scenario.workforce, share):
+        homes = carers[carers["mode"] == "walk"].drop_duplicates("round_id").geometry
+        reach = feasibility.walking_reach(
+            mine, homes, travel["walk"], scenario.rounds.max_walk_leg_min
+        )
+        patch = patch_of.get(str(carers["provider_id"].iat[0]))
+        rows.append({"patch_id": patch, "visits": len(mine), "visits_in_walking_reach": reach.sum()})
+    for patch in sorted(set(visit_patch) - {r["patch_id"] for r in rows}):
+        rows.append({"patch_id": patch, "visits": 0, "visits_in_walking_reach": 0})
+    return feasibility.walking_classes(pd.DataFrame(rows), scenario.feasibility)
 
 
 def walking_share_by_patch(
@@ -362,9 +416,9 @@ def walking_share_by_patch(
 ) -> pd.Series:
     """Share of each patch's carers who walk in the proposed arrangement, by ``patch_id``.
 
-    ``share`` (``[workforce] walking_share``) in walkable and mixed patches, and in patches the
-    walking test did not cover (no visits on its day); none in car-dependent ones, where carers on
-    foot could reach under half the visits.
+    ``share`` (``[workforce] walking_share``) in walkable and mixed patches, and in patches
+    without a class; none in car-dependent ones, where under ``[feasibility]
+    car_dependent_share`` of the visits are within a walk of the walking carers' homes.
     """
     car_dependent = set(walking.loc[walking["walk_class"] == "car-dependent", "patch_id"])
     return pd.Series(
@@ -378,31 +432,43 @@ def summarise(
     walking: pd.DataFrame,
     savings_table: pd.DataFrame,
     providers: gpd.GeoDataFrame,
+    continuity: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """One row per patch: hours, people, providers, travel today and proposed, walking class."""
+    """One row per patch and a total: hours, people, providers, travel today and proposed, walking
+    and continuity of carer.
+
+    ``walking`` is :func:`feasibility.walking_figures` (with ``patch_id`` as a column or index) and
+    ``continuity`` the ``today_`` and ``proposed_`` columns of :func:`rounds.continuity`, both with
+    a ``"total"`` row; the total row takes their totals, so every ratio in it is over all the
+    visits or people (never a sum or an average of the lots' ratios).
+    """
     table = design.patches.drop(columns="geometry").set_index("patch_id")[
         ["hours_week", "people", "n_blocks", "pcn_ids"]
     ]
     table["providers"] = providers.groupby("patch_id").size()
     cols = [
         "today_travel_min_lfl", "proposed_travel_min_lfl", "today_visits_served",
-        "proposed_visits_served", "saved_travel_pct", "proposed_walk_share",
+        "proposed_visits_served", "saved_travel_pct",
     ]  # fmt: skip
     table = table.join(savings_table[cols], how="left")
-    if not walking.empty:
-        table = table.join(
-            walking.set_index("patch_id")[
-                ["walk_visit_share", "walk_hours_share", "walking_carers", "walk_class"]
-            ],
-            how="left",
-        )
     total = table.sum(numeric_only=True)
     total["saved_travel_pct"] = savings_table.loc["total", "saved_travel_pct"]
-    total["proposed_walk_share"] = savings_table.loc["total", "proposed_walk_share"]
-    if "walk_visit_share" in table:
-        for col in ("walk_visit_share", "walk_hours_share"):
-            total[col] = np.average(table[col].fillna(0), weights=table["hours_week"])
+    extra = []
+    if not walking.empty:
+        w = walking.set_index("patch_id") if "patch_id" in walking.columns else walking
+        keep = ["walk_visit_share", "walk_hours_share", "walking_carers", "walk_reach_share",
+                "walk_class"]  # fmt: skip
+        extra.append(w[[c for c in keep if c in w.columns]])
+    if continuity is not None:
+        extra.append(continuity)
+    for frame in extra:
+        table = table.join(frame.drop(index="total", errors="ignore"), how="left")
+        if "total" in frame.index:
+            for col in frame.columns:
+                total[col] = frame.loc["total", col]
     table.loc["total"] = total
+    if "walk_class" in table:
+        table.loc["total", "walk_class"] = ""
     return table
 
 
@@ -449,8 +515,10 @@ def run(scenario: Scenario, progress: Progress | None = None) -> StudyResult:
     proposed_alloc, proposed_providers = workforce.patch_allocation(
         people_in, person_patch, design.patches, scenario.workforce, seed
     )
-    walking = walking_by_patch(planned, visit_patch, proposed_providers, inputs.travel, scenario)
-    lap("walking feasibility")
+    classes = walking_by_patch(
+        planned, visit_patch, proposed_alloc, proposed_providers, inputs.travel, scenario
+    )
+    lap("walking reach")
 
     proposed = plan_arrangement(
         planned,
@@ -459,15 +527,21 @@ def run(scenario: Scenario, progress: Progress | None = None) -> StudyResult:
         inputs.travel,
         scenario,
         walking_share_by_patch(
-            walking, scenario.workforce.walking_share, design.patches["patch_id"].tolist()
+            classes, scenario.workforce.walking_share, design.patches["patch_id"].tolist()
         ),
+        progress,
+        "rounds (proposed)",
     )
+    walking = feasibility.walking_figures(proposed.rounds, planned, visit_patch, classes)
     lap("rounds (proposed)")
 
     today_alloc, today_providers = workforce.baseline_allocation(
         people_in, scenario.workforce, seed
     )
-    today = plan_arrangement(planned, today_alloc, today_providers, inputs.travel, scenario, 0.0)
+    today = plan_arrangement(
+        planned, today_alloc, today_providers, inputs.travel, scenario, 0.0, progress,
+        "rounds (today)",
+    )  # fmt: skip
     lap("rounds (today)")
 
     savings_table = savings.compare(
@@ -478,7 +552,12 @@ def run(scenario: Scenario, progress: Progress | None = None) -> StudyResult:
         scenario.savings,
         len(scenario.study.days),
     )
-    summary = summarise(design, walking, savings_table, proposed_providers)
+    continuity = pd.concat(
+        [rounds.continuity(today.rounds, visit_patch).add_prefix("today_"),
+         rounds.continuity(proposed.rounds, visit_patch).add_prefix("proposed_")], axis=1,
+    )  # fmt: skip
+    continuity.index.name = "patch_id"
+    summary = summarise(design, walking, savings_table, proposed_providers, continuity)
     unserved = pd.concat([outside.assign(arrangement="both"), proposed.unserved.assign(arrangement="proposed"),
                           today.unserved.assign(arrangement="today")], ignore_index=True)  # fmt: skip
     lap("savings")
@@ -493,11 +572,12 @@ def run(scenario: Scenario, progress: Progress | None = None) -> StudyResult:
         planned_visits=planned,
         proposed=proposed,
         today=today,
-        walking=walking,
+        walking=walking.reset_index(),
         savings=savings_table,
         summary=summary,
         unserved=unserved,
         timings_s=timings,
         existing_layout=existing_layout,
         layouts=layouts,
+        continuity=continuity,
     )

@@ -149,9 +149,10 @@ COMMITTEE_COLUMNS = {
     "today_travel_min_lfl": ("Travel today (h/week)", "{:,.0f}"),
     "proposed_travel_min_lfl": ("Travel proposed (h/week)", "{:,.0f}"),
     "saved_travel_pct": ("Travel saved", "{:.0f}%"),
-    "walk_visit_share": ("Visits on foot (walking carers only)", "{:.0%}"),
-    "proposed_walk_share": ("Visits on foot (mixed workforce)", "{:.0%}"),
+    "walk_visit_share": ("Visits on foot", "{:.0%}"),
     "walk_class": ("Walking class", "{}"),
+    "proposed_carers_per_person_median": ("Carers per person a week (median)", "{:.0f}"),
+    "proposed_top2_share": ("Visits by a person's two most frequent carers", "{:.0%}"),
 }
 
 
@@ -194,6 +195,67 @@ def layouts_table(layouts: pd.DataFrame) -> pd.DataFrame:
     return _formatted(layouts, LAYOUT_COLUMNS, "")
 
 
+# -- the week: visits on foot and continuity of carer (issue #12) ------------------------------
+
+
+def _week_headline(result: StudyResult) -> list[tuple[str, str]]:
+    """Headline cards read from the summary's total row (the per-lot totals)."""
+    total = result.summary.loc["total"]
+    cards = []
+    if pd.notna(total.get("walk_visit_share")):
+        cards.append(("Visits on foot, proposed", f"{total['walk_visit_share']:.0%}"))
+    if pd.notna(total.get("proposed_carers_per_person_median")):
+        cards.append((
+            "Carers per person a week (median), today → proposed",
+            f"{total['today_carers_per_person_median']:.0f} → "
+            f"{total['proposed_carers_per_person_median']:.0f}",
+        ))  # fmt: skip
+    return cards
+
+
+CONTINUITY_COLUMNS = {
+    f"{arr}_{col}": (f"{title}, {arr}", fmt)
+    for arr in ("today", "proposed")
+    for col, title, fmt in (
+        ("carers_per_person_median", "Carers per person a week (median)", "{:.0f}"),
+        ("carers_per_person_p90", "Carers per person a week (90th percentile)", "{:.0f}"),
+        ("top2_share", "Visits by the two most frequent carers", "{:.0%}"),
+    )
+}
+
+
+def _week_html(result: StudyResult) -> str:
+    """Continuity of carer per lot and how the walking classes are drawn."""
+    parts = []
+    if result.continuity is not None:
+        table = result.summary.reindex(columns=list(CONTINUITY_COLUMNS))
+        people = result.summary["people"]
+        table.loc[(people < MIN_COUNT).to_numpy()] = float("nan")  # withheld, as the lot table
+        parts.append(
+            "<h2>Continuity of carer</h2>"
+            f"{_formatted(table, CONTINUITY_COLUMNS, 'Lot').to_html(classes='pp-table', border=0)}"
+            "<p>Over the planned week, for each person: how many different carers visited them, "
+            "and the share of their visits (each carer of a double-up counted) made by their two "
+            "most frequent carers. Both arrangements are planned as the same kind of weekly rota, "
+            "so the difference between them comes from the lots.</p>"
+        )
+    walk = result.scenario.feasibility.thresholds(result.scenario.rounds.max_walk_leg_min)
+    parts.append(
+        "<h2>Walking</h2><p>Visits on foot are the share of a lot's visits in the proposed plan "
+        "made by walking carers (the total is over all lots' visits). Walking classes, decided "
+        f"before planning from where walking carers live: {html.escape(walk)}.</p>"
+    )
+    return "".join(parts)
+
+
+def _week_tables(result: StudyResult) -> dict[str, pd.DataFrame]:
+    """The walking figures and continuity per lot, for CSV."""
+    tables = {"walking": result.walking}
+    if result.continuity is not None:
+        tables["continuity"] = result.continuity.reset_index()
+    return tables
+
+
 def report_html(result: StudyResult, map_files: dict[str, Path], report_dir: Path) -> str:
     """The committee page: headline figures, summary table, maps, method notes, attributions."""
     study = result.scenario.study
@@ -216,7 +278,7 @@ def report_html(result: StudyResult, map_files: dict[str, Path], report_dir: Pat
         ("Carer hours released a week", f"{total['carer_hours_released']:,.0f}"),
         ("Saving a week", f"£{total['saved_cost_gbp']:,.0f}"),
         ("CO2 avoided a week", f"{total['saved_co2_kg']:,.0f} kg"),
-        ("Visits reached on foot, proposed", f"{100 * total['proposed_walk_share']:.0f}%"),
+        *_week_headline(result),
     ]
     cards = "".join(
         f'<div class="card"><div class="v">{html.escape(v)}</div><div class="k">{html.escape(k)}</div></div>'
@@ -243,7 +305,12 @@ def report_html(result: StudyResult, map_files: dict[str, Path], report_dir: Pat
         f"(±{100 * result.scenario.patches.balance_tolerance:.0f}%), PCN policy '{result.scenario.patches.pcn_policy}', "
         f"by {design.method}.{gap} Rounds for today's arrangement (providers across the whole area, carers driving) "
         f"and for the proposed lots (providers per lot, a mixed walking and driving workforce) were planned with the "
-        f"same OR-Tools solver on the same visits for day(s) {', '.join(map(str, study.days))} and scaled to a week. "
+        f"same OR-Tools solver on the same visits for day(s) {', '.join(map(str, study.days))}"
+        f"{'' if len(study.days) >= result.scenario.savings.week_days else ' and scaled to a week'}. "
+        "Each provider's week is a rota: its recurring calls are planned once as a template day and every day "
+        "is derived from it (the same round takes a person's call each day, worked by its regular carer or, on "
+        f"their days off, a relief; carers work {result.scenario.workforce.days_per_week} days a week), and "
+        "the day's other calls are fitted around those rounds. "
         f"Drivers' rounds start and end at their provider's office; walking carers' start and end near their round "
         f"(homes spread over the lot's visits), as non-driving carers recruited locally do. "
         + (
@@ -282,7 +349,7 @@ iframe{{width:100%;height:520px;border:1px solid #ccc;border-radius:6px}} .src{{
 <div class="cards">{cards}</div>
 <h2>Per lot</h2>{summary.to_html(classes="pp-table", border=0, escape=True, na_rep="–")}
 <p>Counts under {MIN_COUNT} people are withheld. Travel is carer hours a week for all the lot's visits (see the method for which legs count): where an arrangement left visits unplanned (see below), its travel per visit planned is scaled up to all the lot's visits, so a dropped visit never reads as a saving. Walking share is the share of visits reached on foot.</p>
-{layouts}<h2>Maps</h2>{frames}
+{layouts}{_week_html(result)}<h2>Maps</h2>{frames}
 <h2>Savings beside published figures</h2><ul>{anchors}</ul>
 <h2>Method</h2><p>{html.escape(method)}</p>
 <p>{html.escape(study.notes)}</p>
@@ -321,6 +388,7 @@ def write_outputs(
         "rounds-today-INTERNAL": result.today.rounds,
         "unserved": result.unserved,
         **({"layouts": result.layouts.reset_index()} if result.layouts is not None else {}),
+        **_week_tables(result),
         "rejects": result.inputs.demand.rejects,
     }
     for key, frame in tables.items():

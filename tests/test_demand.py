@@ -92,7 +92,9 @@ def test_small_synthetic_caseload_meets_its_targets_and_the_contract():
 
 def test_some_calls_run_on_some_days_only():
     """About ``non_daily_share`` of people have one call that is not daily; 0 makes all daily."""
-    visits = synthesise_demand(toy_areas(), population_column="pop65", settings=SMALL, seed=2).visits
+    visits = synthesise_demand(
+        toy_areas(), population_column="pop65", settings=SMALL, seed=2
+    ).visits
     call = visits["visit_id"].str.replace(r"-D\d-", "-", regex=True)  # person and call, not day
     days_run = visits.groupby(call)["day"].nunique()
     people_non_daily = days_run[days_run < 7].index.str.split("-").str[0].nunique()

@@ -110,6 +110,12 @@ class RoundsSettings:
     linked_search : days with double-ups or linked visits are planned by the linked-visit search
         (:mod:`patchplan.rounds.search`) when it is available; False keeps them on OR-Tools.
     linked_iterations : iterations of the linked-visit search for one (patch, day) (a work count).
+    week_template : :func:`~patchplan.rounds.plan_week` plans a provider's recurring calls once, as
+        a template day, and derives each day from it (recurring runs: the same round takes a
+        person's call every day). False plans every day on its own (the baseline it is measured
+        against).
+    recurring_min_share : a person's call (same window, duration, carers and skills) is recurring,
+        and planned in the template day, when it runs on more than this share of the planned days.
     """
 
     time_limit_s: float = 10.0
@@ -134,6 +140,8 @@ class RoundsSettings:
     branch_limit: int = 2_000_000
     linked_search: bool = True
     linked_iterations: int = 2_000
+    week_template: bool = True
+    recurring_min_share: float = 0.5
 
 
 @dataclass

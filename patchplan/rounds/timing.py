@@ -1,0 +1,299 @@
+"""Timing rounds without a solver: earliest starts along a fixed order, and cheapest insertion.
+
+Used to derive a day from the week's template (:mod:`patchplan.rounds.week`): the template rounds,
+less the calls absent that day, are re-timed here, and the day's other calls are inserted where the
+timing says they fit. A provider-day has hundreds of visits and the week seven of them, so this
+works on the day's arrays directly rather than checking each candidate with an OR-Tools model of
+the whole day (``construct``), which costs far more per check.
+
+The rules are the OR-Tools model's (``ortools_model``), in time units of the day problem:
+
+* a carer leaves its base at ``shift_start`` at the earliest and is back by ``shift_end``;
+  ``max_minutes`` bounds the time from leaving to returning;
+* a visit starts within its window, after the travel (rounded-up units) from the previous stop;
+* the break (``break_minutes``, starting within ``break_earliest``..``break_latest``) is taken
+  between two stops, before leaving or after returning, never during a visit: a gap holding the
+  break is at least travel + break long (OR-Tools' break intervals over slack);
+* walking legs beyond reach are not allowed (``DayProblem.reachable``);
+* linked copies (a double-up's two carers, visits that follow one another) are pinned to the start
+  times that satisfy their link (:func:`time_routes` finds them; insertion keeps them).
+
+:class:`RoundClock` gives each round's earliest schedule by a two-state pass (break not yet taken /
+taken), exact for a fixed order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from patchplan.rounds.problem import DayProblem, Links
+
+INF = np.iinfo(np.int64).max // 4
+
+
+@dataclass
+class Timing:
+    """The earliest schedule of one round (time units).
+
+    Attributes
+    ----------
+    starts : start of service of each stop, in route order.
+    back : time back at base.
+    break_start : start of the break (None when the carer has none).
+    travel : travel of the round, base to base.
+    """
+
+    starts: list[int]
+    back: int
+    break_start: int | None
+    travel: int
+
+
+class RoundClock:
+    """Times carers' rounds of one day problem (nodes as in :class:`DayProblem`)."""
+
+    def __init__(self, day: DayProblem, scale: int):
+        v, c = day.visits, day.carers
+        nv = day.n_visit_nodes
+        self.day, self.scale, self.nv = day, scale, nv
+        self.loc = day.node_loc
+        self.service = np.zeros(len(day.node_visit), dtype=np.int64)
+        self.service[:nv] = v["duration"].to_numpy()[day.node_visit[:nv]] * scale
+        self.lo = np.zeros(len(day.node_visit), dtype=np.int64)
+        self.hi = np.full(len(day.node_visit), INF, dtype=np.int64)
+        self.lo[:nv] = v["earliest"].to_numpy()[day.node_visit[:nv]] * scale
+        self.hi[:nv] = v["latest"].to_numpy()[day.node_visit[:nv]] * scale
+        modes = c["mode"].astype(str).tolist()
+        self.units = [day.units[m] for m in modes]
+        self.reach = [day.reachable[m] for m in modes]
+        self.base = day.base_loc
+        col = {k: c[k].to_numpy().astype(np.int64) * scale for k in (
+            "shift_start", "shift_end", "max_minutes", "break_earliest", "break_latest",
+            "break_minutes")}  # fmt: skip
+        self.shift_start, self.shift_end = col["shift_start"], col["shift_end"]
+        self.span = col["max_minutes"]
+        self.break_earliest, self.break_latest = col["break_earliest"], col["break_latest"]
+        self.break_minutes = col["break_minutes"]
+
+    def time(self, j: int, route: list[int], lo: np.ndarray, hi: np.ndarray) -> Timing | None:
+        """Earliest schedule of carer ``j`` serving ``route`` in order, or None if infeasible.
+
+        ``lo``, ``hi`` are each node's start window (time units; pinned nodes have ``lo == hi``).
+        """
+        u, reach, base = self.units[j], self.reach[j], int(self.base[j])
+        be, bl, bm = int(self.break_earliest[j]), int(self.break_latest[j]), int(self.break_minutes[j])
+        has_break = bm > 0
+        t0, t1 = int(self.shift_start[j]), INF  # ready at the last stop: break not taken / taken
+        s0: list[int] = []
+        s1: list[int] = []
+        via: list[int] = []  # break start when state 1 at a stop came from a break on its leg, else -1
+        prev, travel = base, 0
+        for node in route:
+            loc = int(self.loc[node])
+            if not reach[prev, loc]:
+                return None
+            tr = int(u[prev, loc])
+            travel += tr
+            low, high = int(lo[node]), int(hi[node])
+            a1, brk = (max(low, t1 + tr) if t1 < INF else INF), -1
+            if has_break and t0 < INF and max(be, t0) <= bl:
+                c = max(low, be + bm, t0 + tr + bm)
+                if c < a1:
+                    a1, brk = c, max(be, t0)
+            a0 = max(low, t0 + tr) if t0 < INF else INF
+            a0 = a0 if a0 <= high else INF
+            a1 = a1 if a1 <= high else INF
+            if a0 >= INF and a1 >= INF:
+                return None
+            s0.append(a0)
+            s1.append(a1)
+            via.append(brk)
+            svc = int(self.service[node])
+            t0 = a0 + svc if a0 < INF else INF
+            t1 = a1 + svc if a1 < INF else INF
+            prev = loc
+        if not reach[prev, base]:
+            return None
+        tr = int(u[prev, base])
+        travel += tr
+        end = int(self.shift_end[j])
+        if not has_break:
+            if t0 + tr > end:
+                return None
+            return self._timing(route, s0, t0 + tr, None, travel, u, base, 0, j)
+        # finish in state 1, or take the break on the way back / after returning (state 0)
+        options = []
+        if t1 < INF:
+            options.append((t1 + tr, -1, -1))
+        if t0 < INF and max(be, t0 + tr) <= bl:
+            options.append((t0 + tr, max(be, t0 + tr), len(route)))
+        elif t0 < INF and max(be, t0) <= bl:
+            options.append((max(t0 + tr, be) + bm, max(be, t0), len(route)))
+        options = [o for o in options if o[0] <= end]
+        if not options:
+            return None
+        back, brk, at = min(options)
+        if at >= 0:  # the break comes after the last visit: every stop as early as it can be
+            return self._timing(route, s0, back, brk, travel, u, base, 0, j)
+        k = len(route) - 1  # walk back to the leg on which the break was taken
+        while k >= 0 and via[k] < 0:
+            k -= 1
+        if k < 0:
+            return None
+        before_first = bm if k == 0 else 0
+        return self._timing(route, s0[:k] + s1[k:], back, via[k], travel, u, base, before_first, j)
+
+    def _timing(self, route, starts, back, brk, travel, u, base, before_first, j) -> Timing | None:
+        """Check the span from leaving to returning and package the schedule."""
+        if route:
+            leave = starts[0] - int(u[base, self.loc[route[0]]]) - before_first
+            if back - leave > int(self.span[j]):
+                return None
+        return Timing([int(s) for s in starts], int(back), brk, int(travel))
+
+
+def time_routes(
+    clock: RoundClock,
+    routes: list[list[int]],
+    links: Links,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    max_passes: int = 200,
+) -> tuple[dict[int, Timing], np.ndarray] | None:
+    """Earliest schedules of every route with every link satisfied, or None.
+
+    Starts are pushed later until each link holds (``gap_min <= start[b] - start[a] <= gap_max``
+    for links whose two copies are both placed), a monotone fixed point; returns the timings by
+    carer position and the raised ``lo``.
+    """
+    lo = lo.copy()
+    where = {n: j for j, r in enumerate(routes) for n in r}
+    timings: dict[int, Timing] = {}
+    dirty = {j for j, r in enumerate(routes) if r}
+    for _ in range(max_passes):
+        for j in sorted(dirty):
+            t = clock.time(j, routes[j], lo, hi)
+            if t is None:
+                return None
+            timings[j] = t
+        start = {n: timings[j].starts[k] for j, r in enumerate(routes) if r for k, n in enumerate(r)}
+        dirty = set()
+        for a, b, gmin, gmax in zip(links.a, links.b, links.gap_min, links.gap_max, strict=True):
+            if a not in start or b not in start:
+                continue
+            gap = start[b] - start[a]
+            if gap < gmin:
+                lo[b] = max(lo[b], start[a] + int(np.ceil(gmin)))
+                dirty.add(where[b])
+            elif gap > gmax:
+                lo[a] = max(lo[a], start[b] - int(np.floor(gmax)))
+                dirty.add(where[a])
+        if not dirty:
+            return timings, lo
+    return None
+
+
+@dataclass
+class Insertion:
+    """Cheapest insertion of visit copies into timed routes (numpy screen, exact timing check).
+
+    Attributes
+    ----------
+    clock : times routes.
+    routes : visit-copy nodes per carer position (changed in place).
+    timings : current schedule per used carer position.
+    lo, hi : start windows per node (pinned copies have ``lo == hi``).
+    allowed : (visit copies, carers) who may serve each copy.
+    penalty : (visit copies, carers) extra cost of a carer taking a copy (continuity), time units.
+    tries : exact checks per copy, cheapest screened candidates first.
+    """
+
+    clock: RoundClock
+    routes: list[list[int]]
+    timings: dict[int, Timing]
+    lo: np.ndarray
+    hi: np.ndarray
+    allowed: np.ndarray
+    penalty: np.ndarray
+    tries: int = 8
+
+    def candidates(self, node: int, exclude: int = -1) -> list[tuple[int, int, int]]:
+        """Screened ``(cost, carer, position)`` for ``node``, cheapest first.
+
+        The screen is necessary, not sufficient: the node's window against the earliest time the
+        carer can reach it, and the next stop's latest start against the detour.
+        """
+        clock, out = self.clock, []
+        loc, svc = int(clock.loc[node]), int(clock.service[node])
+        for j in map(int, np.flatnonzero(self.allowed[node])):
+            if j == exclude:
+                continue
+            route = self.routes[j]
+            u, reach = clock.units[j], clock.reach[j]
+            base = int(clock.base[j])
+            locs = np.array([base, *(int(clock.loc[n]) for n in route), base])
+            prev, nxt = locs[:-1], locs[1:]
+            if route:
+                t = self.timings[j]
+                ready = np.array([int(clock.shift_start[j]),
+                                  *(s + int(clock.service[n]) for s, n in zip(t.starts, route, strict=True))])  # fmt: skip
+                next_hi = np.array([*(int(self.hi[n]) for n in route), int(clock.shift_end[j])])
+            else:
+                ready = np.array([int(clock.shift_start[j])])
+                next_hi = np.array([int(clock.shift_end[j])])
+            ok = reach[prev, loc] & reach[loc, nxt]
+            start = np.maximum(ready + u[prev, loc], self.lo[node])
+            ok &= start <= self.hi[node]
+            ok &= start + svc + u[loc, nxt] <= next_hi
+            detour = u[prev, loc] + u[loc, nxt] - u[prev, nxt]
+            cost = detour + int(self.penalty[node, j])
+            out.extend((int(cost[p]), j, int(p)) for p in np.flatnonzero(ok))
+        out.sort()
+        return out
+
+    def trial(self, j: int, p: int, node: int) -> Timing | None:
+        """Carer ``j``'s schedule with ``node`` inserted at position ``p``, or None."""
+        route = self.routes[j]
+        return self.clock.time(j, [*route[:p], node, *route[p:]], self.lo, self.hi)
+
+    def place(self, j: int, p: int, node: int, timing: Timing) -> None:
+        self.routes[j].insert(p, node)
+        self.timings[j] = timing
+
+    def insert_single(self, node: int) -> bool:
+        """Insert one copy where it costs least; False when no checked position fits."""
+        for _, j, p in self.candidates(node)[: self.tries]:
+            timing = self.trial(j, p, node)
+            if timing is not None:
+                self.place(j, p, node, timing)
+                return True
+        return False
+
+    def insert_pair(self, a: int, b: int, pairs: int = 12) -> bool:
+        """Insert two copies that start together with two different carers; False if none fits.
+
+        For the cheapest pairs of screened positions, each copy's earliest start is found on its
+        own; both are then pinned to the later of the two and checked again.
+        """
+        ca = self.candidates(a)[: self.tries]
+        cb = self.candidates(b)[: self.tries]
+        combos = sorted(
+            (x[0] + y[0], x[1], x[2], y[1], y[2]) for x in ca for y in cb if x[1] != y[1]
+        )[:pairs]
+        for _, j1, p1, j2, p2 in combos:
+            t1, t2 = self.trial(j1, p1, a), self.trial(j2, p2, b)
+            if t1 is None or t2 is None:
+                continue
+            at = max(t1.starts[p1], t2.starts[p2])
+            saved = self.lo[[a, b]].copy(), self.hi[[a, b]].copy()
+            self.lo[[a, b]] = at
+            self.hi[[a, b]] = at
+            t1, t2 = self.trial(j1, p1, a), self.trial(j2, p2, b)
+            if t1 is not None and t2 is not None:
+                self.place(j1, p1, a, t1)
+                self.place(j2, p2, b, t2)
+                return True
+            self.lo[[a, b]], self.hi[[a, b]] = saved
+        return False
