@@ -100,7 +100,7 @@ class RoundClock:
             a1, brk = (max(low, t1 + tr) if t1 < INF else INF), -1
             if has_break and t0 < INF and max(be, t0) <= bl:
                 c = max(low, be + bm, t0 + tr + bm)
-                if c < a1:
+                if c <= a1:  # on a tie the later break, so the stops before it stay earliest
                     a1, brk = c, max(be, t0)
             a0 = max(low, t0 + tr) if t0 < INF else INF
             a0 = a0 if a0 <= high else INF
@@ -207,6 +207,7 @@ class Insertion:
     lo, hi : start windows per node (pinned copies have ``lo == hi``).
     allowed : (visit copies, carers) who may serve each copy.
     penalty : (visit copies, carers) extra cost of a carer taking a copy (continuity), time units.
+    open_cost : extra cost of a copy opening an unused round (the model's fixed cost per carer).
     tries : exact checks per copy, cheapest screened candidates first.
     """
 
@@ -217,6 +218,7 @@ class Insertion:
     hi: np.ndarray
     allowed: np.ndarray
     penalty: np.ndarray
+    open_cost: int = 0
     tries: int = 8
 
     def candidates(self, node: int, exclude: int = -1) -> list[tuple[int, int, int]]:
@@ -248,7 +250,7 @@ class Insertion:
             ok &= start <= self.hi[node]
             ok &= start + svc + u[loc, nxt] <= next_hi
             detour = u[prev, loc] + u[loc, nxt] - u[prev, nxt]
-            cost = detour + int(self.penalty[node, j])
+            cost = detour + int(self.penalty[node, j]) + (0 if route else self.open_cost)
             out.extend((int(cost[p]), j, int(p)) for p in np.flatnonzero(ok))
         out.sort()
         return out
@@ -263,13 +265,30 @@ class Insertion:
         self.timings[j] = timing
 
     def insert_single(self, node: int) -> bool:
-        """Insert one copy where it costs least; False when no checked position fits."""
-        for _, j, p in self.candidates(node)[: self.tries]:
-            timing = self.trial(j, p, node)
-            if timing is not None:
-                self.place(j, p, node, timing)
+        """Insert one copy where it costs least; False when no checked position fits.
+
+        The ``tries`` cheapest screened positions are checked first, then the cheapest position of
+        every other carer in turn, so a copy that fits somewhere is not left out for want of trying.
+        """
+        cands = self.candidates(node)
+        checked = set()
+        for _, j, p in cands[: self.tries]:
+            checked.add(j)
+            if self._try(j, p, node):
                 return True
+        for _, j, p in cands[self.tries :]:
+            if j not in checked:
+                checked.add(j)
+                if self._try(j, p, node):
+                    return True
         return False
+
+    def _try(self, j: int, p: int, node: int) -> bool:
+        timing = self.trial(j, p, node)
+        if timing is None:
+            return False
+        self.place(j, p, node, timing)
+        return True
 
     def insert_pair(self, a: int, b: int, pairs: int = 12) -> bool:
         """Insert two copies that start together with two different carers; False if none fits.
@@ -297,3 +316,40 @@ class Insertion:
                 return True
             self.lo[[a, b]], self.hi[[a, b]] = saved
         return False
+
+
+def improve_route(clock: RoundClock, route: list[int], timing: Timing, j: int, lo: np.ndarray,
+                  hi: np.ndarray, passes: int = 2) -> tuple[list[int], Timing]:  # fmt: skip
+    """Carer ``j``'s route reordered by moving single stops (or-opt) while that shortens its travel.
+
+    Each pass screens every move by its travel change and times the improving ones, best first;
+    the carer and its visits are kept (continuity is untouched).
+    """
+    u = clock.units[j]
+    base = int(clock.base[j])
+    for _ in range(passes):
+        n = len(route)
+        if n < 3:
+            break
+        locs = np.array([base, *(int(clock.loc[x]) for x in route), base])
+        moves = []
+        for k in range(n):  # take stop k out ...
+            a, x, b = locs[k], locs[k + 1], locs[k + 2]
+            gain = u[a, x] + u[x, b] - u[a, b]
+            rest = np.delete(locs, k + 1)
+            # ... and put it between rest[p] and rest[p + 1]
+            add = u[rest[:-1], x] + u[x, rest[1:]] - u[rest[:-1], rest[1:]]
+            for p in np.flatnonzero(add < gain):
+                if p != k:
+                    moves.append((int(add[p] - gain), k, int(p)))
+        moved = False
+        for _, k, p in sorted(moves)[:8]:
+            trial = [*route[:k], *route[k + 1 :]]
+            trial.insert(p, route[k])
+            timed = clock.time(j, trial, lo, hi)
+            if timed is not None and timed.travel < timing.travel:
+                route, timing, moved = trial, timed, True
+                break
+        if not moved:
+            break
+    return route, timing

@@ -38,7 +38,7 @@ from patchplan.rounds.decompose import plan_day
 from patchplan.rounds.model import RETURN, RoundsResult, RoundsSettings, validate
 from patchplan.rounds.problem import DayProblem, Links, day_problem, eligibility
 from patchplan.rounds.results import DayPlan, assemble, day_plan, empty_plan
-from patchplan.rounds.timing import Insertion, RoundClock, Timing, time_routes
+from patchplan.rounds.timing import Insertion, RoundClock, Timing, improve_route, time_routes
 
 CALL_COLUMNS = ["person_id", "earliest", "latest", "duration", "carers", "skills"]
 """What makes two visits of a person on different days the same call (plus ``skills_2``)."""
@@ -54,8 +54,8 @@ class WeekResult:
         that day).
     template : the template day's rounds (``carer_id`` is the round, ``visit_id`` the call).
     calls : per visit: ``visit_id``, ``call_id``, ``recurring`` (bool), ``round_id`` (the round
-        that served it, "" if unserved) and ``template_round`` (the round the template gave its
-        call, "" if none).
+        that served it, "" if unserved; two, comma-separated, for a double-up) and
+        ``template_round`` (the round(s) the template gave its call, "" if none).
     kpis : ``recurring_visit_share`` (visits of recurring calls), ``template_round_share`` (served
         visits of recurring calls served on their template round), ``visits_inserted``,
         ``template_s`` and ``derive_s`` (seconds).
@@ -65,6 +65,22 @@ class WeekResult:
     template: RoundsResult | None
     calls: pd.DataFrame
     kpis: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class Template:
+    """The template day's plan as each day needs it.
+
+    Attributes
+    ----------
+    routes : round -> its visit copies in order, as ``(call_id, slot)``.
+    starts : ``(call_id, slot)`` -> planned start (minutes after midnight).
+    capped : the wall-clock safety cap cut the template's search.
+    """
+
+    routes: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
+    starts: dict[tuple[str, int], float] = field(default_factory=dict)
+    capped: bool = False
 
 
 def recurring_calls(visits: pd.DataFrame, min_share: float = 0.5) -> pd.DataFrame:
@@ -189,11 +205,11 @@ def plan_week(
 
     t0 = time.monotonic()
     template_visits = _template_visits(visits, calls)
-    template, routes, capped = _plan_template(template_visits, rounds, travel, settings, estimate)
+    template_result, template = _plan_template(template_visits, rounds, travel, settings, estimate)
     template_s = time.monotonic() - t0
     person_of_call = dict(zip(template_visits["visit_id"], template_visits["person_id"],
                               strict=True))  # fmt: skip
-    knows = {r: {person_of_call[c] for c, _ in route} for r, route in routes.items()}
+    knows = {r: {person_of_call[c] for c, _ in route} for r, route in template.routes.items()}
     plans: list[DayPlan] = []
     inserted = 0
     for d in days:
@@ -201,16 +217,16 @@ def plan_week(
         day_visits = visits[visits["day"] == d].reset_index(drop=True)
         workers = _workers(week, rounds, d)
         plan, n_inserted = derive_day(
-            day_visits, workers, routes, calls.set_index("visit_id")["call_id"], knows,
-            travel, settings, capped,
+            day_visits, workers, template, calls.set_index("visit_id")["call_id"], knows, travel,
+            settings,
         )  # fmt: skip
         inserted += n_inserted
         plans.append(replace(plan, elapsed_s=time.monotonic() - t_day + (template_s if d == days[0] else 0.0)))  # fmt: skip
     derive_s = time.monotonic() - t0 - template_s
     result = assemble(plans, visits, settings, estimate)
-    calls = _served_rounds(calls, result, week, routes)
+    calls = _served_rounds(calls, result, week, template.routes)
     kpis = _week_kpis(calls, inserted, template_s, derive_s)
-    return WeekResult(result, template, calls, kpis)
+    return WeekResult(result, template_result, calls, kpis)
 
 
 def _template_visits(visits: pd.DataFrame, calls: pd.DataFrame) -> pd.DataFrame:
@@ -232,18 +248,20 @@ def _plan_template(
     travel: dict[str, TravelTimes],
     settings: RoundsSettings,
     estimate: bool,
-) -> tuple[RoundsResult | None, dict[str, list[tuple[str, int]]], bool]:
-    """The template day planned by the day planner: its result, routes by round, and whether the
-    wall-clock cap cut it."""
+) -> tuple[RoundsResult | None, Template]:
+    """The template day planned by the day planner: its result, and its routes and start times."""
     from patchplan.rounds import _solve  # the package's choice of solver for a problem
 
     if len(template_visits) == 0:
-        return None, {}, False
+        return None, Template()
     day = day_problem(template_visits, rounds, travel, settings.time_units_per_min,
                       settings.max_walk_leg_min)  # fmt: skip
     plans = plan_day(day, settings, _solve)
     routes = {cid: r for p in plans for cid, r in p.routes.items()}
-    return assemble(plans, template_visits, settings, estimate), routes, any(p.capped for p in plans)
+    result = assemble(plans, template_visits, settings, estimate)
+    start = result.rounds.set_index(["carer_id", "visit_id"])["start"]
+    starts = {copy: float(start[(r, copy[0])]) for r, route in routes.items() for copy in route}
+    return result, Template(routes, starts, any(p.capped for p in plans))
 
 
 def _workers(week: pd.DataFrame, rounds: pd.DataFrame, day: int) -> pd.DataFrame:
@@ -256,12 +274,11 @@ def _workers(week: pd.DataFrame, rounds: pd.DataFrame, day: int) -> pd.DataFrame
 def derive_day(
     visits: pd.DataFrame,
     workers: pd.DataFrame,
-    routes: dict[str, list[tuple[str, int]]],
+    template: Template,
     call_of: pd.Series,
     knows: dict[str, set[str]],
     travel: dict[str, TravelTimes],
     settings: RoundsSettings,
-    capped: bool = False,
 ) -> tuple[DayPlan, int]:
     """One day from the template: its rounds kept where their calls run, other calls inserted.
 
@@ -269,10 +286,9 @@ def derive_day(
     ----------
     visits : the day's visits.
     workers : the day's carers with ``round_id`` (one per round worked).
-    routes : the template's routes by round: ``(call_id, slot)`` in order.
+    template : the template day's routes and start times.
     call_of : ``visit_id`` → ``call_id``.
     knows : round → the people it serves (updated with the calls inserted).
-    capped : the template was cut by the wall-clock cap (said in the plan).
 
     Returns
     -------
@@ -287,6 +303,7 @@ def derive_day(
     first = np.concatenate([[0], np.cumsum(visits["carers"].to_numpy().astype(int))[:-1]])
     at = {call_of.get(str(v), str(v)): i for i, v in enumerate(visits["visit_id"].astype(str))}
     round_ids = workers["round_id"].astype(str).tolist()
+    routes, starts = template.routes, template.starts
     kept: list[list[int]] = []
     for j, r in enumerate(round_ids):
         nodes = []
@@ -298,6 +315,16 @@ def derive_day(
     links = day.links(scale)
     kept = _whole_links(kept, links)
     timed = time_routes(clock, kept, links, clock.lo, clock.hi)
+    if timed is None:  # linked copies at their template times, which the shorter rounds keep
+        pinned_lo, pinned_hi = clock.lo.copy(), clock.hi.copy()
+        slot_of = {n: (str(visits["visit_id"].iat[day.node_visit[n]]), int(day.node_slot[n]))
+                   for r in kept for n in r}  # fmt: skip
+        for n in set(links.a.tolist()) | set(links.b.tolist()):
+            vid, slot = slot_of.get(n, ("", 0))
+            at_time = starts.get((call_of.get(vid, vid), slot))
+            if at_time is not None:
+                pinned_lo[n] = pinned_hi[n] = round(at_time * scale)
+        timed = time_routes(clock, kept, links, pinned_lo, pinned_hi)
     if timed is None:  # links the shorter rounds cannot keep: their copies are inserted afresh
         linked = set(links.a.tolist()) | set(links.b.tolist())
         kept = [[n for n in r if n not in linked] for r in kept]
@@ -316,11 +343,15 @@ def derive_day(
     for i in todo:
         for n in range(first[i], first[i] + int(visits["carers"].iat[i])):
             penalty[n] = [0 if people[n] in knows.get(r, ()) else cost for r in round_ids]
-    ins = Insertion(clock, kept, timings, lo, hi, elig.allowed, penalty)
+    ins = Insertion(clock, kept, timings, lo, hi, elig.allowed, penalty,
+                    open_cost=settings.carer_fixed_cost_min * scale)  # fmt: skip
     inserted = _insert(ins, visits, first, todo, links)
+    for j, route in enumerate(ins.routes):  # rounds that lost or gained calls today: reorder
+        if route and len(route) != len(routes.get(round_ids[j], [])):
+            ins.routes[j], ins.timings[j] = improve_route(clock, route, ins.timings[j], j, lo, hi)
     for j, route in enumerate(ins.routes):
         knows.setdefault(round_ids[j], set()).update(people[n] for n in route)
-    return _layout(day, ins, elig.reasons, scale, capped), inserted
+    return _layout(day, ins, elig.reasons, scale, template.capped), inserted
 
 
 def _whole_links(routes: list[list[int]], links: Links) -> list[list[int]]:
@@ -412,16 +443,20 @@ def _layout(day: DayProblem, ins: Insertion, reasons: list[str | None], scale: i
 
 def _served_rounds(calls: pd.DataFrame, result: RoundsResult, week: pd.DataFrame,
                    routes: dict[str, list[tuple[str, int]]]) -> pd.DataFrame:  # fmt: skip
-    """``calls`` with the round that served each visit and the round its call has in the template."""
+    """``calls`` with the rounds that served each visit and the rounds its call has in the
+    template (comma-separated, sorted: two for a double-up)."""
     stops = result.rounds[result.rounds["visit_id"] != RETURN]
     round_of = week.set_index(["carer_id", "day"])["round_id"]
-    served = stops.drop_duplicates("visit_id")  # slot 0 of a double-up (its first carer)
-    keys = pd.MultiIndex.from_arrays([served["carer_id"], served["day"].astype(int)])
-    by_visit = pd.Series(round_of.reindex(keys).to_numpy(), index=served["visit_id"].to_numpy())
-    template_round = {call: r for r, route in routes.items() for call, slot in route if slot == 0}
+    keys = pd.MultiIndex.from_arrays([stops["carer_id"], stops["day"].astype(int)])
+    served = pd.Series(round_of.reindex(keys).to_numpy(), index=stops["visit_id"].to_numpy())
+    by_visit = served.groupby(level=0).agg(lambda r: ",".join(sorted(r)))
+    template: dict[str, list[str]] = {}
+    for r, route in routes.items():
+        for call, _ in route:
+            template.setdefault(call, []).append(r)
     out = calls.copy()
     out["round_id"] = by_visit.reindex(out["visit_id"].to_numpy()).fillna("").to_numpy()
-    out["template_round"] = out["call_id"].map(template_round).fillna("").to_numpy()
+    out["template_round"] = [",".join(sorted(template.get(c, []))) for c in out["call_id"]]
     return out
 
 
