@@ -24,7 +24,6 @@ import pandas as pd
 from patchplan import CRS, boundaries, demand, feasibility, patches, rounds, savings, workforce
 from patchplan.errors import ScenarioError
 from patchplan.matrix import StraightLineTravel, TravelTimes
-from patchplan.parallel import map_tasks
 from patchplan.scenario import Scenario
 
 MODES = ("walk", "drive")

@@ -123,7 +123,9 @@ def test_days_off_are_staggered_and_covered_by_a_relief_of_the_same_kind():
     early = regular[regular["round_id"].str.match(r"A-s1-\d\d$")]
     assert (early.groupby("day").size() == 5).all()
     relief = week[week["carer_id"] != week["round_id"]]
-    kind_of = rounds.set_index("carer_id")[["mode", "shift_start"]].astype(str).agg("|".join, axis=1)
+    kind_of = (
+        rounds.set_index("carer_id")[["mode", "shift_start"]].astype(str).agg("|".join, axis=1)
+    )
     assert (relief.groupby("carer_id")["round_id"].agg(lambda r: kind_of[r].nunique()) == 1).all()
     # the same relief takes a round on both of its regular's days off where possible
     assert relief.groupby("round_id")["carer_id"].nunique().max() <= 2

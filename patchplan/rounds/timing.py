@@ -83,12 +83,13 @@ class RoundClock:
         ``lo``, ``hi`` are each node's start window (time units; pinned nodes have ``lo == hi``).
         """
         u, reach, base = self.units[j], self.reach[j], int(self.base[j])
-        be, bl, bm = int(self.break_earliest[j]), int(self.break_latest[j]), int(self.break_minutes[j])
+        be, bl = int(self.break_earliest[j]), int(self.break_latest[j])
+        bm = int(self.break_minutes[j])
         has_break = bm > 0
         t0, t1 = int(self.shift_start[j]), INF  # ready at the last stop: break not taken / taken
         s0: list[int] = []
         s1: list[int] = []
-        via: list[int] = []  # break start when state 1 at a stop came from a break on its leg, else -1
+        via: list[int] = []  # break start if state 1 at a stop came by a break on its leg, else -1
         prev, travel = base, 0
         for node in route:
             loc = int(self.loc[node])
@@ -178,7 +179,9 @@ def time_routes(
             if t is None:
                 return None
             timings[j] = t
-        start = {n: timings[j].starts[k] for j, r in enumerate(routes) if r for k, n in enumerate(r)}
+        start = {
+            n: timings[j].starts[k] for j, r in enumerate(routes) if r for k, n in enumerate(r)
+        }
         dirty = set()
         for a, b, gmin, gmax in zip(links.a, links.b, links.gap_min, links.gap_max, strict=True):
             if a not in start or b not in start:
@@ -227,7 +230,8 @@ class Insertion:
         The screen is necessary, not sufficient: the node's window against the earliest time the
         carer can reach it, and the next stop's latest start against the detour.
         """
-        clock, out = self.clock, []
+        clock = self.clock
+        out: list[tuple[int, int, int]] = []
         loc, svc = int(clock.loc[node]), int(clock.service[node])
         for j in map(int, np.flatnonzero(self.allowed[node])):
             if j == exclude:
@@ -332,20 +336,20 @@ def improve_route(clock: RoundClock, route: list[int], timing: Timing, j: int, l
         if n < 3:
             break
         locs = np.array([base, *(int(clock.loc[x]) for x in route), base])
-        moves = []
+        moves: list[tuple[int, int, int]] = []
         for k in range(n):  # take stop k out ...
             a, x, b = locs[k], locs[k + 1], locs[k + 2]
             gain = u[a, x] + u[x, b] - u[a, b]
             rest = np.delete(locs, k + 1)
             # ... and put it between rest[p] and rest[p + 1]
             add = u[rest[:-1], x] + u[x, rest[1:]] - u[rest[:-1], rest[1:]]
-            for p in np.flatnonzero(add < gain):
-                if p != k:
-                    moves.append((int(add[p] - gain), k, int(p)))
+            moves.extend(
+                (int(add[q] - gain), k, int(q)) for q in np.flatnonzero(add < gain) if q != k
+            )
         moved = False
-        for _, k, p in sorted(moves)[:8]:
+        for _, k, at in sorted(moves)[:8]:
             trial = [*route[:k], *route[k + 1 :]]
-            trial.insert(p, route[k])
+            trial.insert(at, route[k])
             timed = clock.time(j, trial, lo, hi)
             if timed is not None and timed.travel < timing.travel:
                 route, timing, moved = trial, timed, True

@@ -357,7 +357,7 @@ def derive_day(
 def _whole_links(routes: list[list[int]], links: Links) -> list[list[int]]:
     """Routes less any copy whose start-together partner is not placed (both or neither)."""
     placed = {n for r in routes for n in r}
-    drop = set()
+    drop: set[int] = set()
     for a, b, together in zip(links.a, links.b, links.together, strict=True):
         if together and (a in placed) != (b in placed):
             drop.update((int(a), int(b)))
@@ -377,7 +377,9 @@ def _insert(ins: Insertion, visits: pd.DataFrame, first: np.ndarray, todo: list[
             links: Links) -> int:  # fmt: skip
     """Insert the day's other calls: start-together pairs first, then singles, narrowest window
     first; a copy linked to a placed one is given the window its link allows and pinned."""
-    pairs = {(int(a), int(b)) for a, b, t in zip(links.a, links.b, links.together, strict=True) if t}
+    pairs = {
+        (int(a), int(b)) for a, b, t in zip(links.a, links.b, links.together, strict=True) if t
+    }
     node_of = {}
     for i in todo:
         node_of[int(first[i])] = i
