@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -197,21 +199,30 @@ def small_week():
     return visits, carers, plan_week(visits, carers, TRAVEL, FAST)
 
 
-def test_recurring_calls_take_the_same_round_every_day(small_week):
+def test_every_call_takes_the_same_round_every_day(small_week):
     visits, carers, week = small_week
     assert week.plan.kpis["visits_unserved"] == 0
     calls = week.calls
+    assert calls["recurring"].all()  # by default every call has its place in the template
+    assert (calls["round_id"] == calls["template_round"]).all()
+    assert week.kpis["template_round_share"] == 1.0 and week.kpis["visits_inserted"] == 0
+    assert_valid(week.plan, visits, carers)
+
+
+def test_calls_on_a_few_days_are_fitted_around_the_recurring_runs(small_week):
+    visits, carers, _ = small_week
+    week = plan_week(visits, carers, TRAVEL, replace(FAST, recurring_min_share=0.5))
+    calls = week.calls
     recurring = calls[calls["recurring"]]
     assert (recurring["round_id"] == recurring["template_round"]).all()
-    assert week.kpis["template_round_share"] == 1.0
     assert week.kpis["visits_inserted"] == (~calls["recurring"]).sum() > 0
+    assert week.plan.kpis["visits_unserved"] == 0
     assert_valid(week.plan, visits, carers)
 
 
 def test_the_week_plan_serves_what_days_planned_apart_serve(small_week):
     visits, carers, week = small_week
-    apart = plan_week(visits, carers, TRAVEL, RoundsSettings(**{**FAST.__dict__,
-                                                               "week_template": False}))  # fmt: skip
+    apart = plan_week(visits, carers, TRAVEL, replace(FAST, week_template=False))
     assert week.plan.kpis["visits_served"] >= apart.plan.kpis["visits_served"]
     assert_valid(apart.plan, visits, carers)
     ours = continuity(week.plan.rounds).loc["total"]
@@ -220,14 +231,15 @@ def test_the_week_plan_serves_what_days_planned_apart_serve(small_week):
     assert ours["top2_share"] > theirs["top2_share"]
 
 
-@pytest.mark.parametrize("seed", [1, 2])
-def test_busy_weeks_with_walkers_stay_valid(seed):
-    visits = a_week(people=30, seed=seed)
+@pytest.mark.parametrize(("seed", "recurring_min_share"), [(1, 0.0), (2, 0.5)])
+def test_busy_weeks_with_walkers_stay_valid(seed, recurring_min_share):
+    visits = a_week(people=24, seed=seed)
     carers = week_carers(visits, "A", Point(0, 0), WorkforceSettings(), walking_share=0.5)
-    week = plan_week(visits, carers, TRAVEL, FAST)
+    settings = replace(FAST, recurring_min_share=recurring_min_share)
+    week = plan_week(visits, carers, TRAVEL, settings)
     assert_valid(week.plan, visits, carers)
     assert week.plan.kpis["visits_served"] >= 0.98 * len(visits)
-    again = plan_week(visits, carers, TRAVEL, FAST)
+    again = plan_week(visits, carers, TRAVEL, settings)
     assert again.plan.rounds.equals(week.plan.rounds)  # the same seed gives the same week
 
 

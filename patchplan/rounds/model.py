@@ -114,8 +114,11 @@ class RoundsSettings:
         a template day, and derives each day from it (recurring runs: the same round takes a
         person's call every day). False plans every day on its own (the baseline it is measured
         against).
-    recurring_min_share : a person's call (same window, duration, carers and skills) is recurring,
-        and planned in the template day, when it runs on more than this share of the planned days.
+    recurring_min_share : a person's call (same window, duration, carers and skills) goes into the
+        template day when it runs on more than this share of the planned days; the others are
+        inserted day by day. Default 0: every call has its place in the template, and each day only
+        leaves out the calls it does not have, which measured closer to days planned apart than
+        inserting the calls that run on a few days (``benchmarks/bench_city_week.py``).
     """
 
     time_limit_s: float = 10.0
@@ -141,7 +144,7 @@ class RoundsSettings:
     linked_search: bool = True
     linked_iterations: int = 2_000
     week_template: bool = True
-    recurring_min_share: float = 0.5
+    recurring_min_share: float = 0.0
 
 
 @dataclass

@@ -224,8 +224,10 @@ class Insertion:
     open_cost: int = 0
     tries: int = 8
 
-    def candidates(self, node: int, exclude: int = -1) -> list[tuple[int, int, int]]:
-        """Screened ``(cost, carer, position)`` for ``node``, cheapest first.
+    def candidates(
+        self, node: int, exclude: int = -1, only: int = -1
+    ) -> list[tuple[int, int, int]]:
+        """Screened ``(cost, carer, position)`` for ``node``, cheapest first (``only``: one carer).
 
         The screen is necessary, not sufficient: the node's window against the earliest time the
         carer can reach it, and the next stop's latest start against the detour.
@@ -233,7 +235,10 @@ class Insertion:
         clock = self.clock
         out: list[tuple[int, int, int]] = []
         loc, svc = int(clock.loc[node]), int(clock.service[node])
-        for j in map(int, np.flatnonzero(self.allowed[node])):
+        carers = (
+            [only] if only >= 0 and self.allowed[node, only] else np.flatnonzero(self.allowed[node])
+        )
+        for j in map(int, carers):
             if j == exclude:
                 continue
             route = self.routes[j]
@@ -269,22 +274,55 @@ class Insertion:
         self.timings[j] = timing
 
     def insert_single(self, node: int) -> bool:
-        """Insert one copy where it costs least; False when no checked position fits.
+        """Insert one copy where it costs least; False when nothing fits.
 
-        The ``tries`` cheapest screened positions are checked first, then the cheapest position of
-        every other carer in turn, so a copy that fits somewhere is not left out for want of trying.
+        Rounds already working come first: the ``tries`` cheapest screened positions, then the
+        cheapest of every other such carer in turn, so a copy that fits is not left out for want of
+        trying. Then room is made in a nearby round by moving one of its visits elsewhere
+        (:meth:`eject_for`), and only then does the copy open an unused round.
         """
         cands = self.candidates(node)
-        checked = set()
-        for _, j, p in cands[: self.tries]:
+        if self._first_fit(node, [c for c in cands if self.routes[c[1]]]):
+            return True
+        if self.eject_for(node):
+            return True
+        return self._first_fit(node, [c for c in cands if not self.routes[c[1]]])
+
+    def _first_fit(self, node: int, cands: list[tuple[int, int, int]]) -> bool:
+        """Place ``node`` at the first candidate that times; the first ``tries``, then one a carer."""
+        checked: set[int] = set()
+        for k, (_, j, p) in enumerate(cands):
+            if k >= self.tries and j in checked:
+                continue
             checked.add(j)
             if self._try(j, p, node):
                 return True
-        for _, j, p in cands[self.tries :]:
-            if j not in checked:
-                checked.add(j)
-                if self._try(j, p, node):
-                    return True
+        return False
+
+    def eject_for(self, node: int, near: int = 6) -> bool:
+        """Room for ``node`` in one of the ``near`` nearest working rounds, made by moving one of
+        that round's visits (not a linked copy) to another working round; False if none works."""
+        clock, loc = self.clock, int(self.clock.loc[node])
+        working = [int(j) for j in np.flatnonzero(self.allowed[node]) if self.routes[j]]
+
+        def gap(j: int) -> int:
+            return min(int(clock.units[j][clock.loc[m], loc]) for m in self.routes[j])
+
+        for k in sorted(working, key=lambda j: (gap(j), j))[:near]:
+            route, timing = self.routes[k], self.timings[k]
+            for i, m in enumerate(route):
+                rest = route[:i] + route[i + 1 :]
+                if self.lo[m] == self.hi[m] or not rest:
+                    continue
+                shorter = clock.time(k, rest, self.lo, self.hi)
+                if shorter is None:
+                    continue
+                self.routes[k], self.timings[k] = rest, shorter
+                if self._first_fit(node, self.candidates(node, only=k)):
+                    elsewhere = [c for c in self.candidates(m, exclude=k) if self.routes[c[1]]]
+                    if self._first_fit(m, elsewhere):
+                        return True
+                self.routes[k], self.timings[k] = route, timing
         return False
 
     def _try(self, j: int, p: int, node: int) -> bool:
@@ -294,18 +332,46 @@ class Insertion:
         self.place(j, p, node, timing)
         return True
 
+    def close_round(self, j: int) -> bool:
+        """Move every visit of carer ``j``'s round into other working rounds if that shortens the
+        travel, each visit's ``penalty`` counted as travel; False, and nothing changed, otherwise."""
+        nodes = list(self.routes[j])
+        saved_routes = [list(r) for r in self.routes]
+        saved_timings = dict(self.timings)
+        gain = self.timings[j].travel
+        self.routes[j] = []
+        del self.timings[j]
+        spent = 0
+        for n in nodes:
+            placed = False
+            for _, k, p in [c for c in self.candidates(n, exclude=j) if self.routes[c[1]]][
+                : self.tries
+            ]:
+                timing = self.trial(k, p, n)
+                if timing is not None:
+                    spent += timing.travel - self.timings[k].travel + int(self.penalty[n, k])
+                    self.place(k, p, n, timing)
+                    placed = True
+                    break
+            if not placed or spent >= gain:
+                self.routes, self.timings = saved_routes, saved_timings
+                return False
+        return True
+
     def insert_pair(self, a: int, b: int, pairs: int = 12) -> bool:
         """Insert two copies that start together with two different carers; False if none fits.
 
-        For the cheapest pairs of screened positions, each copy's earliest start is found on its
-        own; both are then pinned to the later of the two and checked again.
+        For the cheapest pairs of screened positions (two working rounds first, then pairs with an
+        unused round), each copy's earliest start is found on its own; both are then pinned to the
+        later of the two and checked again.
         """
-        ca = self.candidates(a)[: self.tries]
-        cb = self.candidates(b)[: self.tries]
+        ca, cb = self._spread(self.candidates(a)), self._spread(self.candidates(b))
         combos = sorted(
             (x[0] + y[0], x[1], x[2], y[1], y[2]) for x in ca for y in cb if x[1] != y[1]
-        )[:pairs]
-        for _, j1, p1, j2, p2 in combos:
+        )
+        both_working = [c for c in combos if self.routes[c[1]] and self.routes[c[3]]]
+        with_unused = [c for c in combos if not (self.routes[c[1]] and self.routes[c[3]])]
+        for _, j1, p1, j2, p2 in both_working[:pairs] + with_unused[:pairs]:
             t1, t2 = self.trial(j1, p1, a), self.trial(j2, p2, b)
             if t1 is None or t2 is None:
                 continue
@@ -320,6 +386,21 @@ class Insertion:
                 return True
             self.lo[[a, b]], self.hi[[a, b]] = saved
         return False
+
+    def _spread(self, cands: list[tuple[int, int, int]], per_carer: int = 2
+                ) -> list[tuple[int, int, int]]:  # fmt: skip
+        """The cheapest ``per_carer`` positions of each carer, for the ``tries`` cheapest working
+        carers and as many unused ones."""
+        seen: dict[int, int] = {}
+        working: list[tuple[int, int, int]] = []
+        unused: list[tuple[int, int, int]] = []
+        for c in cands:
+            if seen.get(c[1], 0) >= per_carer:
+                continue
+            seen[c[1]] = seen.get(c[1], 0) + 1
+            (working if self.routes[c[1]] else unused).append(c)
+        limit = self.tries * per_carer
+        return working[:limit] + unused[:limit]
 
 
 def improve_route(clock: RoundClock, route: list[int], timing: Timing, j: int, lo: np.ndarray,

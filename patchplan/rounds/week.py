@@ -4,15 +4,18 @@ Home care runs on a weekly rota in which most packages repeat daily. :func:`plan
 
 1. finds each visit's **call** (the same person, window, duration, carers and skills on other days)
    and the calls that **recur**: on more than ``recurring_min_share`` of the planned days
-   (:func:`recurring_calls`);
+   (:func:`recurring_calls`; by default every call, however few its days);
 2. plans the recurring calls once, as a **template day**, with the day planner
    (:func:`~patchplan.rounds.decompose.plan_day`): one carer per **round** of the rota;
 3. derives each day from it: every round keeps its template calls that run that day (taking calls
-   out keeps a round feasible), worked by the carer the rota puts on it that day (its regular
-   carer, or the relief covering their day off), so the same carer takes a person's 08:00 call on
-   every day they work (**recurring runs**); the day's other calls (not recurring, or left out of
-   the template) are fitted around them by cheapest insertion (:mod:`~patchplan.rounds.timing`),
-   a round that already serves the person preferred by ``continuity_cost_min``.
+   out keeps a round feasible; the shorter rounds are re-timed and, where it shortens them,
+   reordered), worked by the carer the rota puts on it that day (its regular carer, or the relief
+   covering their day off), so the same carer takes a person's 08:00 call on every day they work
+   (**recurring runs**); the day's other calls (not recurring, or left out of the template) are
+   fitted around them by cheapest insertion (:mod:`~patchplan.rounds.timing`), a round that
+   already serves the person preferred by ``continuity_cost_min``, room made by moving one visit
+   of a nearby round before an unused round is opened; rounds the day has left short are closed
+   when other rounds take their visits for less travel.
 
 The carers of the week (``carers_week``) are the carers table with ``round_id`` and ``day``: one
 row per carer and day worked (``patchplan.workforce.rota`` makes them). Without ``round_id`` each
@@ -257,9 +260,16 @@ def _plan_template(
     day = day_problem(template_visits, rounds, travel, settings.time_units_per_min,
                       settings.max_walk_leg_min)  # fmt: skip
     plans = plan_day(day, settings, _solve)
-    routes = {cid: r for p in plans for cid, r in p.routes.items()}
     result = assemble(plans, template_visits, settings, estimate)
     start = result.rounds.set_index(["carer_id", "visit_id"])["start"]
+    # Each copy once: the day planner's repair pass can leave a double-up's copy in the round of
+    # a carer it did not re-plan while serving both copies again; the later plan is the whole one.
+    seen: set[tuple[str, int]] = set()
+    routes: dict[str, list[tuple[str, int]]] = {}
+    for p in reversed(plans):
+        for cid, route in p.routes.items():
+            routes[cid] = [copy for copy in route if copy not in seen]
+            seen.update(route)
     starts = {copy: float(start[(r, copy[0])]) for r, route in routes.items() for copy in route}
     return result, Template(routes, starts, any(p.capped for p in plans))
 
@@ -346,12 +356,31 @@ def derive_day(
     ins = Insertion(clock, kept, timings, lo, hi, elig.allowed, penalty,
                     open_cost=settings.carer_fixed_cost_min * scale)  # fmt: skip
     inserted = _insert(ins, visits, first, todo, links)
+    _close_short_rounds(ins, links, people, knows, round_ids, cost)
     for j, route in enumerate(ins.routes):  # rounds that lost or gained calls today: reorder
         if route and len(route) != len(routes.get(round_ids[j], [])):
             ins.routes[j], ins.timings[j] = improve_route(clock, route, ins.timings[j], j, lo, hi)
     for j, route in enumerate(ins.routes):
         knows.setdefault(round_ids[j], set()).update(people[n] for n in route)
     return _layout(day, ins, elig.reasons, scale, template.capped), inserted
+
+
+SHORT_ROUND = 4
+"""A derived day's rounds with at most this many visits are closed if others take them for less."""
+
+
+def _close_short_rounds(ins: Insertion, links: Links, people: np.ndarray,
+                        knows: dict[str, set[str]], round_ids: list[str], cost: int) -> None:  # fmt: skip
+    """Close rounds the day has left short (calls absent, a quiet day) when other working rounds
+    can take their visits for less travel, ``continuity_cost_min`` counted as travel for each visit
+    going to a round that does not already serve the person."""
+    linked = set(links.a.tolist()) | set(links.b.tolist())
+    short = [j for j, r in enumerate(ins.routes) if 0 < len(r) <= SHORT_ROUND
+             and not linked.intersection(r)]  # fmt: skip
+    for j in sorted(short, key=lambda j: (len(ins.routes[j]), j)):
+        for n in ins.routes[j]:
+            ins.penalty[n] = [0 if people[n] in knows.get(r, ()) else cost for r in round_ids]
+        ins.close_round(j)
 
 
 def _whole_links(routes: list[list[int]], links: Links) -> list[list[int]]:
