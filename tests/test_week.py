@@ -279,3 +279,13 @@ def test_continuity_matches_a_hand_count():
     assert table.loc["total", "carers_per_person_median"] == 2
     assert table.loc["total", "carers_per_person_p90"] == pytest.approx(2.8)
     assert table.loc["total", "top2_share"] == pytest.approx((1 + 5 / 7 + 1) / 3)
+
+
+def test_a_day_nobody_works_leaves_its_visits_unserved_with_a_reason():
+    visits = a_week(people=4, seed=5, doubles=False)
+    carers = rota(fleet(3, 3), range(7), days_per_week=7)
+    week = plan_week(visits, carers[carers["day"] != 3], TRAVEL, FAST)
+    unserved = week.plan.unserved
+    assert set(unserved["visit_id"]) == set(visits.loc[visits["day"] == 3, "visit_id"])
+    assert (unserved["reason"] == "no time window fits any shift").all()
+    assert (week.plan.rounds["day"] != 3).all()

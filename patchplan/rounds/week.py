@@ -38,9 +38,22 @@ from patchplan.errors import RoundsError
 from patchplan.matrix import TravelTimes
 from patchplan.parallel import map_tasks
 from patchplan.rounds.decompose import plan_day
-from patchplan.rounds.model import RETURN, RoundsResult, RoundsSettings, validate
+from patchplan.rounds.model import (
+    REASON_NO_WINDOW,
+    RETURN,
+    RoundsResult,
+    RoundsSettings,
+    validate,
+)
 from patchplan.rounds.problem import DayProblem, Links, day_problem, eligibility
-from patchplan.rounds.results import DayPlan, assemble, day_plan, empty_plan
+from patchplan.rounds.results import (
+    DayPlan,
+    assemble,
+    combine_results,
+    day_plan,
+    empty_plan,
+    unserved_table,
+)
 from patchplan.rounds.timing import Insertion, RoundClock, Timing, improve_route, time_routes
 
 CALL_COLUMNS = ["person_id", "earliest", "latest", "duration", "carers", "skills"]
@@ -307,6 +320,9 @@ def derive_day(
     scale = settings.time_units_per_min
     if len(visits) == 0:
         return empty_plan(), 0
+    if len(workers) == 0:  # nobody works that day
+        reasons = [REASON_NO_WINDOW] * len(visits)
+        return empty_plan(unserved_table(visits, range(len(visits)), reasons)), 0
     day = day_problem(visits, workers, travel, scale, settings.max_walk_leg_min)
     elig = eligibility(day, scale)
     clock = RoundClock(day, scale)
@@ -507,20 +523,20 @@ def _week_kpis(calls: pd.DataFrame, inserted: int, template_s: float, derive_s: 
 
 def _days_apart(visits, week, travel, settings, calls, estimate) -> WeekResult:
     """Every day planned on its own with that day's carers (the baseline)."""
-    from patchplan.rounds import _solve
+    from patchplan.rounds import plan_rounds
 
     t0 = time.monotonic()
     rounds = _rounds_table(week)
-    plans: list[DayPlan] = []
-    for d in sorted(pd.unique(visits["day"])):
-        day_visits = visits[visits["day"] == d].reset_index(drop=True)
-        workers = _workers(week, rounds, int(d)).drop(columns=["round_id", "day"])
-        if len(workers) == 0:
-            continue
-        day = day_problem(day_visits, workers, travel, settings.time_units_per_min,
-                          settings.max_walk_leg_min)  # fmt: skip
-        plans.extend(plan_day(day, settings, _solve))
-    result = assemble(plans, visits, settings, estimate)
+    results = [
+        plan_rounds(
+            visits[visits["day"] == d],
+            _workers(week, rounds, int(d)).drop(columns=["round_id", "day"]),
+            travel,
+            settings,
+        )  # fmt: skip
+        for d in sorted(pd.unique(visits["day"]))
+    ]
+    result = combine_results(results, settings)
     calls = _served_rounds(calls, result, week, {})
     return WeekResult(result, None, calls, _week_kpis(calls, 0, 0.0, time.monotonic() - t0))
 
