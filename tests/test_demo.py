@@ -198,7 +198,8 @@ def test_same_seed_same_patches_and_rounds(result, scenario):
 
 
 def test_outputs_are_written(outputs):
-    for key in ("map-lots", "map-savings", "report", "patches", "savings", "unserved", "gpkg"):
+    for key in ("map-lots", "map-savings", "report", "patches", "savings", "unserved", "gpkg",
+                "walking", "continuity"):  # fmt: skip
         assert outputs[key].exists() and outputs[key].stat().st_size > 0, key
     report = outputs["report"].read_text()
     assert "SYNTHETIC" in report
