@@ -341,7 +341,9 @@ def _stage_progress(progress: Progress | None, stage: str) -> Callable[[int, int
     def on_done(done: int, total: int) -> None:
         elapsed = time.perf_counter() - clock
         left = elapsed / done * (total - done)
-        progress(f"{stage}: {done}/{total} provider weeks, {elapsed:.0f} s, about {left:.0f} s left")
+        progress(
+            f"{stage}: {done}/{total} provider weeks, {elapsed:.0f} s, about {left:.0f} s left"
+        )
 
     return on_done
 
@@ -404,7 +406,9 @@ def walking_by_patch(
             mine, homes, travel["walk"], scenario.rounds.max_walk_leg_min
         )
         patch = patch_of.get(str(carers["provider_id"].iat[0]))
-        rows.append({"patch_id": patch, "visits": len(mine), "visits_in_walking_reach": reach.sum()})
+        rows.append(
+            {"patch_id": patch, "visits": len(mine), "visits_in_walking_reach": reach.sum()}
+        )
     for patch in sorted(set(visit_patch) - {r["patch_id"] for r in rows}):
         rows.append({"patch_id": patch, "visits": 0, "visits_in_walking_reach": 0})
     return feasibility.walking_classes(pd.DataFrame(rows), scenario.feasibility)

@@ -307,10 +307,10 @@ def report_html(result: StudyResult, map_files: dict[str, Path], report_dir: Pat
         f"and for the proposed lots (providers per lot, a mixed walking and driving workforce) were planned with the "
         f"same OR-Tools solver on the same visits for day(s) {', '.join(map(str, study.days))}"
         f"{'' if len(study.days) >= result.scenario.savings.week_days else ' and scaled to a week'}. "
-        "Each provider's week is a rota: its recurring calls are planned once as a template day and every day "
-        "is derived from it (the same round takes a person's call each day, worked by its regular carer or, on "
+        "Each provider's week is a rota: its calls are planned once as a template day and every day is "
+        "derived from it (the same round takes a person's call each day, worked by its regular carer or, on "
         f"their days off, a relief; carers work {result.scenario.workforce.days_per_week} days a week), and "
-        "the day's other calls are fitted around those rounds. "
+        "calls the template could not place are fitted around those rounds. "
         f"Drivers' rounds start and end at their provider's office; walking carers' start and end near their round "
         f"(homes spread over the lot's visits), as non-driving carers recruited locally do. "
         + (
