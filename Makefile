@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench bench-matrix bench-rounds bench-large-day bench-patches bench-sweep clean
+.PHONY: demo test lint bench bench-matrix bench-rounds bench-large-day bench-patches bench-sweep bench-city-week clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +25,7 @@ lint: $(STAMP)
 	$(BIN)/mypy patchplan
 
 # Each benchmark reports ratios against a named baseline measured in the same run (benchmarks/README.md).
-bench: bench-matrix bench-rounds bench-large-day bench-patches
+bench: bench-matrix bench-rounds bench-large-day bench-patches bench-city-week
 
 bench-matrix: $(STAMP)
 	$(BIN)/python -m benchmarks.bench_matrix --nx-sample 50
@@ -42,6 +42,9 @@ bench-patches: $(STAMP)
 # Hours on 2 cores (80 demo and Rutland tasks, three ways), so not part of `make bench`.
 bench-sweep: $(STAMP)
 	$(BIN)/python -m benchmarks.bench_sweep --out bench_sweep.json
+
+bench-city-week: $(STAMP)
+	$(BIN)/python -m benchmarks.bench_city_week --scenario sheffield --baseline-lots P01 P05
 
 clean:
 	rm -rf $(VENV) outputs/maps/*.html outputs/*/published outputs/*/INTERNAL .pytest_cache

@@ -39,7 +39,7 @@ from patchplan.scenario import Scenario
 
 def sheffield_days() -> list[tuple[str, tuple]]:
     """Every provider-day of the Sheffield scenario, today's and proposed, labelled."""
-    sc = Scenario.example("sheffield")
+    sc = Scenario.example("sheffield").replace(study={"days": (0,)})  # Monday, as measured
     inputs = pipeline.load_inputs(sc)
     blocks = pipeline.make_blocks(inputs, sc)
     adjacency = boundaries.block_adjacency(blocks)

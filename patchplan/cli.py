@@ -96,7 +96,9 @@ def _summary_table(result) -> Table:
     table = _table(
         f"{result.scenario.study.title}: per lot, a week",
         "today / new: carer travel hours a week, like for like; on foot: share of visits "
-        "walking carers reach" + (f"\n{note}" if note else ""),
+        "made by walking carers; carers: distinct carers per person in the week (median, today → "
+        "new); top 2: share of a person's visits by their two most frequent carers (new)"
+        + (f"\n{note}" if note else ""),
     )
     headers = (
         "lot",
@@ -108,6 +110,8 @@ def _summary_table(result) -> Table:
         "saved",
         "on foot",
         "class",
+        "carers",
+        "top 2",
     )
     for col in headers:
         right = col not in ("lot", "class")
@@ -128,6 +132,8 @@ def _summary_table(result) -> Table:
             num("saved_travel_pct", "{:.0f}%"),
             num("walk_visit_share", "{:.0f}%", scale=100),
             klass if patch_id != "total" else "",
+            f"{num('today_carers_per_person_median')}→{num('proposed_carers_per_person_median')}",
+            num("proposed_top2_share", "{:.0%}"),
             style="bold" if patch_id == "total" else None,
         )
     return table

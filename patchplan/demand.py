@@ -129,6 +129,12 @@ class DemandSettings:
         than -1). A synthetic caseload is generated with ``people`` and ``hours_week`` scaled by
         ``1 + growth`` over the same small-area weights; a real caseload is grown by
         :func:`grow_demand`. Default 0.
+    non_daily_share : float
+        Share of people (0–1) one of whose calls does not run every day, so the week varies. Half
+        of them have it on weekdays only (family covers the weekend), the other half on two or
+        three days drawn at random (a bath or shopping call). Default 0.2: an assumption (no
+        published split of home-care packages by days of the week was found); 0 makes every call
+        daily, as before.
     """
 
     people: int = 2500
@@ -142,6 +148,7 @@ class DemandSettings:
     deprivation_uplift: float = 0.5
     days: int = 7
     growth: float = 0.0
+    non_daily_share: float = 0.2
 
     def grown(self) -> DemandSettings:
         """These settings with ``growth`` applied: people and weekly hours scaled by ``1 + growth``."""
@@ -176,6 +183,7 @@ class DemandSettings:
             at_least("deprivation_uplift", self.deprivation_uplift, 0),
             between("days", self.days, 1, 7),
             None if self.growth > -1 else f"growth = {self.growth} must be more than -1 (-1 would remove everyone)",
+            share("non_daily_share", self.non_daily_share),
         )
 
 
@@ -324,7 +332,8 @@ def synthesise_demand(
     ``population_column`` (residents aged 65+), uplifted for deprivation (see
     :class:`DemandSettings`). Each person lives at a random address point of their area (e.g. a
     Code-Point Open postcode), or at a random point inside the area polygon when it has none.
-    Each person has 1–4 calls a day in the morning / lunch / tea / bed windows, the same every day,
+    Each person has 1–4 calls a day in the morning / lunch / tea / bed windows, the same every day
+    (but one call of ``non_daily_share`` of the people, which runs on some days only),
     30–60 minutes long; whole people are made double-ups until ``double_up_share`` of visits need
     two carers; visit lengths are then tuned so that weekly hours equal ``hours_week`` to within
     one visit step. With ``growth`` set, ``people`` and ``hours_week`` are first scaled by
@@ -504,7 +513,7 @@ def _place_people(
 def _synthetic_visits(
     people: gpd.GeoDataFrame, settings: DemandSettings, rng: np.random.Generator
 ) -> gpd.GeoDataFrame:
-    """Daily call patterns per person, repeated over the days, tuned to ``hours_week``."""
+    """Call patterns per person, repeated on the days each call runs, tuned to ``hours_week``."""
     n = len(people)
     windows = np.array([_parse_window(w) for w in settings.visit_windows])
     shares = np.asarray(settings.visits_per_day_shares, dtype=float)
@@ -530,11 +539,14 @@ def _synthetic_visits(
         carers_person[order[: min(n_double, n)]] = 2
     carers = carers_person[person]
 
+    runs = _days_run(person, calls, settings, rng)  # (calls, days): the days each call runs
+    weight = carers * runs.sum(axis=1)  # carer-days a week each call's minutes count for
+
     low, high = settings.visit_minutes
     step = settings.visit_step_minutes
     lengths = np.arange(low, high + 1, step)
-    target_per_day = settings.hours_week * 60.0 / settings.days  # carer-minutes a day
-    needed_mean = target_per_day / max(carers.sum(), 1)
+    target_week = settings.hours_week * 60.0  # carer-minutes a week
+    needed_mean = target_week / max(weight.sum(), 1)
     if not lengths[0] <= needed_mean <= lengths[-1]:
         raise DemandError(
             f"demand settings: {settings.hours_week:g} h/week for {settings.people} people needs visits of "
@@ -544,7 +556,7 @@ def _synthetic_visits(
     # binomial over the allowed lengths with the needed mean, then exact tuning
     p = (needed_mean - lengths[0]) / (lengths[-1] - lengths[0]) if len(lengths) > 1 else 0.0
     duration = lengths[0] + step * rng.binomial(len(lengths) - 1, p, size=n_calls)
-    duration = _tune_durations(duration, carers, target_per_day, lengths[0], lengths[-1], step, rng)
+    duration = _tune_durations(duration, weight, target_week, lengths[0], lengths[-1], step, rng)
 
     planned_slots = (windows[slot, 1] - windows[slot, 0]) // step + 1
     planned = windows[slot, 0] + step * np.floor(rng.random(n_calls) * planned_slots).astype(int)
@@ -554,19 +566,21 @@ def _synthetic_visits(
 
     days = settings.days
     pid = people["person_id"].to_numpy()
-    person_w = np.tile(person, days)
-    day_w = np.repeat(np.arange(days), n_calls)
-    slot_w = np.tile(slot, days)
+    keep = runs.T.ravel()  # day by day, every call in order
+    call_w = np.tile(np.arange(n_calls), days)[keep]
+    person_w = person[call_w]
+    day_w = np.repeat(np.arange(days), n_calls)[keep]
+    slot_w = slot[call_w]
     visit_ids = [f"{p}-D{d}-V{s + 1}" for p, d, s in zip(pid[person_w], day_w, slot_w, strict=True)]
     return gpd.GeoDataFrame(
         {
             "visit_id": visit_ids,
             "person_id": pid[person_w],
             "day": day_w.astype(int),
-            "earliest": np.tile(earliest, days).astype(int),
-            "latest": np.tile(latest, days).astype(int),
-            "duration": np.tile(duration, days).astype(int),
-            "carers": np.tile(carers, days).astype(int),
+            "earliest": earliest[call_w].astype(int),
+            "latest": latest[call_w].astype(int),
+            "duration": duration[call_w].astype(int),
+            "carers": carers[call_w].astype(int),
             "skills": "",
         },
         geometry=people.geometry.values[person_w],
@@ -574,29 +588,56 @@ def _synthetic_visits(
     )
 
 
+def _days_run(
+    person: np.ndarray, calls: np.ndarray, settings: DemandSettings, rng: np.random.Generator
+) -> np.ndarray:
+    """Which days each call runs (calls × ``settings.days`` bool): every day, except one call of
+    ``non_daily_share`` of the people, on weekdays only or on two or three random days."""
+    days = settings.days
+    runs = np.ones((len(person), days), dtype=bool)
+    if settings.non_daily_share <= 0 or days < 2 or len(calls) == 0:
+        return runs
+    first = np.concatenate([[0], np.cumsum(calls)[:-1]])
+    chosen = np.flatnonzero(rng.random(len(calls)) < settings.non_daily_share)
+    which = first[chosen] + np.floor(rng.random(len(chosen)) * calls[chosen]).astype(int)
+    weekdays = rng.random(len(chosen)) < 0.5
+    for call, weekday_only in zip(which, weekdays, strict=True):
+        if weekday_only and days > 5:
+            runs[call, 5:] = False
+        else:
+            on = rng.choice(days, size=min(days, int(rng.integers(2, 4))), replace=False)
+            runs[call] = np.isin(np.arange(days), on)
+    return runs
+
+
 def _tune_durations(
     duration: np.ndarray,
-    carers: np.ndarray,
+    weight: np.ndarray,
     target: float,
     low: int,
     high: int,
     step: int,
     rng: np.random.Generator,
 ) -> np.ndarray:
-    """Move randomly chosen single-carer calls up or down a step until carer-minutes hit ``target``."""
+    """Move randomly chosen calls up or down a step until weighted minutes hit ``target``.
+
+    ``weight`` is each call's carer-days a week; calls of the most common weight (single-carer
+    calls every day) are moved first, others only when none of those can move.
+    """
     duration = duration.copy()
+    unit = int(np.bincount(weight).argmax()) if len(weight) else 1
     for _ in range(4):
-        gap = target - float((duration * carers).sum())
-        moves = int(round(gap / step))
+        gap = target - float((duration * weight).sum())
+        moves = int(round(gap / (step * unit)))
         if moves == 0:
             break
         direction = 1 if moves > 0 else -1
         movable = np.flatnonzero(
-            (carers == 1) & ((duration < high) if direction > 0 else (duration > low))
+            (weight == unit) & ((duration < high) if direction > 0 else (duration > low))
         )
         if len(movable) == 0:
             movable = np.flatnonzero((duration < high) if direction > 0 else (duration > low))
-            per_move = 2 * step
+            per_move = 2 * step * unit
             moves = int(round(gap / per_move))
             if moves == 0:
                 break

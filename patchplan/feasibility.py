@@ -1,64 +1,59 @@
-"""Can a patch be worked on foot? Walking-carer feasibility from real rounds.
+"""Walking figures per patch, from the proposed rounds and the one carer model.
 
-:func:`walking_feasibility` plans a patch's day twice with :func:`patchplan.rounds.plan_rounds`:
-with walking carers only, then with a mixed fleet (the same walkers plus as many drivers). It reports
-the share of visits and care hours served on foot, the walking carers needed, the longest and mean
-walking leg (minutes) and a class (walkers start from homes spread over the patch, drivers from
-its base, and no walking leg is longer than ``max_walk_leg_min``): ``walkable`` (share of visits on foot ≥ ``walkable_share``),
-``car-dependent`` (< ``car_dependent_share``) or ``mixed``.
+There is no separate walking fleet: the proposed arrangement's carers (``workforce``: shifts, breaks,
+peak-hour sizing, walkers living near their rounds) are planned once with the ``[rounds]``
+settings, and the walking figures are read from that plan.
+
+* **Visits on foot** (:func:`walking_figures`) — the one definition used everywhere: the share of a
+  patch's visits served in the proposed week that walking carers made (each carer of a double-up
+  counts as one stop). The total is the same ratio over every patch (on-foot stops ÷ stops), not an
+  average of shares.
+* **Walking class** — decided before planning by a cheap test (:func:`walking_reach`, no routing):
+  the share of a patch's visits within ``max_walk_leg_min`` on foot, there and back, of a walking
+  carer's home (the rule by which the rounds let a walker serve a visit). ``walkable``: at least
+  ``walkable_share``; ``car-dependent``: under ``car_dependent_share``, and then no walking carers
+  are planned there; ``mixed`` between.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
-from shapely.geometry import Point
 
-from patchplan._validate import at_least, at_most, between, collect, ordered, positive, share
+from patchplan._validate import collect, ordered, share
 from patchplan.matrix import TravelTimes
-from patchplan.rounds import RETURN, RoundsSettings, plan_rounds
-from patchplan.workforce import local_homes
+from patchplan.rounds import RETURN
 
-__all__ = ["FeasibilitySettings", "walking_feasibility"]
+__all__ = ["FeasibilitySettings", "walking_classes", "walking_figures", "walking_reach"]
+
+WALK_CLASSES = ("walkable", "mixed", "car-dependent")
 
 
 @dataclass(frozen=True)
 class FeasibilitySettings:
-    """Settings of the walking-feasibility test (scenario section ``[feasibility]``).
+    """Thresholds of the walking classes (scenario section ``[feasibility]``).
 
     Attributes
     ----------
-    walkable_share : share of visits served on foot at or above which a patch is walkable.
-    car_dependent_share : share of visits on foot below which a patch is car-dependent.
-    shift_start, shift_end : default carer shift, minutes after midnight.
-    max_minutes : default longest round, minutes.
-    break_earliest, break_latest, break_minutes : default break (start window and length, min).
-    hours_per_carer : planned care hours per carer, used to size the fleet offered to the solver.
-    spare_carers : carers offered beyond the sized fleet.
-    time_limit_s, seed, solution_limit : solver limits for each of the two plans.
-    max_walk_leg_min : longest walking leg, minutes (as ``RoundsSettings.max_walk_leg_min``).
-    walkers_live_locally : walkers start and end at homes spread over the patch's visits
-        (:func:`patchplan.workforce.local_homes`) rather than at the patch base.
+    walkable_share : share of a patch's visits within a walk of walking carers' homes at or above
+        which the patch is walkable (0–1).
+    car_dependent_share : share below which the patch is car-dependent and gets no walking carers.
     """
 
     walkable_share: float = 0.9
     car_dependent_share: float = 0.5
-    shift_start: int = 420
-    shift_end: int = 1320
-    max_minutes: int = 600
-    break_earliest: int = 720
-    break_latest: int = 840
-    break_minutes: int = 30
-    hours_per_carer: float = 5.0
-    spare_carers: int = 2
-    time_limit_s: float = 20.0
-    seed: int = 1
-    solution_limit: int = 1_000
-    max_walk_leg_min: float = 30.0
-    walkers_live_locally: bool = True
+
+    def thresholds(self, max_walk_leg_min: float) -> str:
+        """The classes in words, for the report."""
+        walk = f"within a {max_walk_leg_min:.0f}-minute walk (there and back) of a walking carer's home"
+        return (
+            f"walkable: at least {self.walkable_share:.0%} of the lot's visits are {walk}; "
+            f"car-dependent: fewer than {self.car_dependent_share:.0%} (no walking carers are "
+            f"planned there); mixed: in between"
+        )
 
     def problems(self) -> list[str]:
         """Range and cross-field problems of these settings, each naming its key (empty when valid)."""
@@ -67,116 +62,105 @@ class FeasibilitySettings:
             share("car_dependent_share", self.car_dependent_share),
             ordered("car_dependent_share", self.car_dependent_share,
                     "walkable_share", self.walkable_share),
-            between("shift_start", self.shift_start, 0, 24 * 60),
-            ordered("shift_start", self.shift_start, "shift_end", self.shift_end),
-            at_most("shift_end", self.shift_end, 24 * 60),
-            positive("max_minutes", self.max_minutes),
-            ordered("break_earliest", self.break_earliest, "break_latest", self.break_latest),
-            at_least("break_minutes", self.break_minutes, 0),
-            positive("hours_per_carer", self.hours_per_carer),
-            at_least("spare_carers", self.spare_carers, 0),
-            positive("time_limit_s", self.time_limit_s),
-            at_least("seed", self.seed, 0),
-            at_least("solution_limit", self.solution_limit, 1),
-            at_least("max_walk_leg_min", self.max_walk_leg_min, 0),
         )  # fmt: skip
 
 
-def _fleet(
-    n: int, mode: str, base: Point | list[Point], s: FeasibilitySettings, skills: str, crs
-) -> gpd.GeoDataFrame:
-    return gpd.GeoDataFrame(
-        {
-            "carer_id": [f"{mode}-{k + 1:02d}" for k in range(n)],
-            "mode": mode,
-            "shift_start": s.shift_start,
-            "shift_end": s.shift_end,
-            "max_minutes": s.max_minutes,
-            "break_earliest": s.break_earliest,
-            "break_latest": s.break_latest,
-            "break_minutes": s.break_minutes,
-            "skills": skills,
-            "provider_id": "",
-        },
-        geometry=list(base) if isinstance(base, list) else [base] * n,
-        crs=crs,
-    )
-
-
-def walking_feasibility(
-    visits: gpd.GeoDataFrame,
-    base: Point,
-    travel: dict[str, TravelTimes],
-    settings: FeasibilitySettings | None = None,
-) -> pd.Series:
-    """Plan one patch-day on foot, then with a mixed fleet, and classify the patch.
+def walking_reach(
+    visits: pd.DataFrame, homes: gpd.GeoSeries, walk: TravelTimes, max_walk_leg_min: float
+) -> np.ndarray:
+    """Per visit, whether some walking carer's home reaches it on foot both ways (bool array).
 
     Parameters
     ----------
-    visits : the patch's visits for one day (``docs/data-contracts.md``).
-    base : the patch base where drivers (and, unless ``walkers_live_locally``, walkers) start and
-        end (EPSG:27700).
-    travel : ``{"walk": ..., "drive": ...}`` travel times (``drive`` only needed for the mixed plan;
-        without it the mixed figures repeat the walking ones).
-    settings : thresholds, carer defaults and solver limits.
+    visits : visits with Point geometry (EPSG:27700).
+    homes : where walking carers start and end (EPSG:27700).
+    walk : walking travel times.
+    max_walk_leg_min : longest walk allowed for one leg, minutes (0 = no limit).
+    """
+    if len(visits) == 0 or len(homes) == 0:
+        return np.zeros(len(visits), dtype=bool)
+    xy = np.column_stack([visits.geometry.x.to_numpy(), visits.geometry.y.to_numpy()])
+    places, inverse = np.unique(xy, axis=0, return_inverse=True)
+    crs = getattr(visits, "crs", None)
+    points = gpd.GeoSeries(gpd.points_from_xy(places[:, 0], places[:, 1]), crs=crs)
+    homes = gpd.GeoSeries(homes.drop_duplicates().to_numpy(), crs=crs)
+    there, back = walk.matrix(homes, points), walk.matrix(points, homes)
+    limit = max_walk_leg_min if max_walk_leg_min > 0 else np.inf
+    ok = there.reachable & (np.nan_to_num(there.minutes, nan=np.inf) <= limit)
+    ok &= (back.reachable & (np.nan_to_num(back.minutes, nan=np.inf) <= limit)).T
+    return ok.any(axis=0)[inverse.reshape(-1)]
+
+
+def walking_classes(reach: pd.DataFrame, settings: FeasibilitySettings) -> pd.DataFrame:
+    """Each patch's walking class from its visits within walking reach.
+
+    Parameters
+    ----------
+    reach : ``patch_id``, ``visits``, ``visits_in_walking_reach`` (counts).
 
     Returns
     -------
-    pandas.Series
-        ``visits``, ``care_hours``, ``visits_on_foot_share``, ``care_hours_on_foot_share``,
-        ``walking_carers_needed``, ``longest_walk_leg_min``, ``mean_walk_leg_min``,
-        ``mixed_visits_on_foot_share``, ``mixed_walking_carers``, ``mixed_driving_carers``,
-        ``mixed_unserved``, ``estimate``, ``time_limit_reached`` (1 when a plan was cut by the
-        wall-clock cap, so the figures may vary between runs) and ``class`` (walkable | mixed |
-        car-dependent).
+    DataFrame ``patch_id``, ``walk_reach_share`` (0–1), ``walk_class``.
     """
-    s = settings or FeasibilitySettings()
-    rs = RoundsSettings(time_limit_s=s.time_limit_s, seed=s.seed, solution_limit=s.solution_limit,
-                        max_walk_leg_min=s.max_walk_leg_min)  # fmt: skip
-    hours = float((visits["duration"] * visits["carers"]).sum() / 60)
-    n = max(2, math.ceil(hours / s.hours_per_carer) + s.spare_carers)
-    skills = ",".join(
-        sorted({k.strip() for t in visits["skills"] for k in str(t).split(",") if k.strip()})
+    table = reach.groupby("patch_id")[["visits", "visits_in_walking_reach"]].sum()
+    share = table["visits_in_walking_reach"] / table["visits"].where(table["visits"] > 0)
+    share = share.fillna(0.0)
+    walk_class = np.where(
+        share >= settings.walkable_share,
+        "walkable",
+        np.where(share < settings.car_dependent_share, "car-dependent", "mixed"),
     )
-    homes = local_homes(visits, n) if s.walkers_live_locally and len(visits) else base
-    walkers = _fleet(n, "walk", homes, s, skills, visits.crs)
-    on_foot = plan_rounds(visits, walkers, {"walk": travel["walk"]}, rs)
-    legs = on_foot.rounds[on_foot.rounds["visit_id"] != RETURN]
-    all_legs = on_foot.rounds["travel_min"]
-    share = on_foot.kpis["visits_served"] / len(visits) if len(visits) else 1.0
-    out: dict[str, float | str] = {
-        "visits": float(len(visits)),
-        "care_hours": hours,
-        "visits_on_foot_share": share,
-        "care_hours_on_foot_share": on_foot.kpis["care_hours_served"] / hours if hours else 1.0,
-        "walking_carers_needed": on_foot.kpis["carers_used"],
-        "longest_walk_leg_min": float(all_legs.max()) if len(all_legs) else 0.0,
-        "mean_walk_leg_min": float(legs["travel_min"].mean()) if len(legs) else 0.0,
-    }
-    if "drive" in travel:
-        fleet = pd.concat(
-            [walkers, _fleet(n, "drive", base, s, skills, visits.crs)], ignore_index=True
-        )
-        mixed = plan_rounds(visits, gpd.GeoDataFrame(fleet, crs=visits.crs), travel, rs)
-        stops = mixed.rounds[mixed.rounds["visit_id"] != RETURN]
-        walked = stops[stops["mode"] == "walk"]["visit_id"].nunique()
-        out["mixed_visits_on_foot_share"] = walked / len(visits) if len(visits) else 1.0
-        out["mixed_walking_carers"] = float(stops[stops["mode"] == "walk"]["carer_id"].nunique())
-        out["mixed_driving_carers"] = float(stops[stops["mode"] == "drive"]["carer_id"].nunique())
-        out["mixed_unserved"] = float(len(mixed.unserved))
-        capped = max(on_foot.kpis["time_limit_reached"], mixed.kpis["time_limit_reached"])
-    else:
-        capped = on_foot.kpis["time_limit_reached"]
-        out["mixed_visits_on_foot_share"] = share
-        out["mixed_walking_carers"] = out["walking_carers_needed"]
-        out["mixed_driving_carers"] = 0.0
-        out["mixed_unserved"] = float(len(on_foot.unserved))
-    out["estimate"] = float(any(getattr(t, "estimate", False) for t in travel.values()))
-    out["time_limit_reached"] = float(capped)
-    if share >= s.walkable_share:
-        out["class"] = "walkable"
-    elif share < s.car_dependent_share:
-        out["class"] = "car-dependent"
-    else:
-        out["class"] = "mixed"
-    return pd.Series(out, dtype=object)
+    return pd.DataFrame(
+        {"patch_id": table.index, "walk_reach_share": share.to_numpy(), "walk_class": walk_class}
+    ).reset_index(drop=True)
+
+
+def walking_figures(
+    rounds: pd.DataFrame, visits: pd.DataFrame, visit_patch: pd.Series, classes: pd.DataFrame
+) -> pd.DataFrame:
+    """Walking figures per patch and in total, from the proposed rounds.
+
+    Parameters
+    ----------
+    rounds : the proposed rounds (``RoundsResult.rounds``) over the planned days.
+    visits : the visits planned (for durations).
+    visit_patch : ``visit_id`` → ``patch_id``.
+    classes : :func:`walking_classes` (``patch_id``, ``walk_reach_share``, ``walk_class``).
+
+    Returns
+    -------
+    DataFrame indexed by ``patch_id`` plus ``"total"``: ``stops``, ``stops_on_foot`` (carer
+    visits made), ``walk_visit_share`` (stops on foot ÷ stops: *visits on foot*),
+    ``walk_hours_share`` (care hours on foot ÷ care hours served), ``walking_carers`` (distinct
+    walkers with a visit), ``longest_walk_leg_min``, ``mean_walk_leg_min`` (walking legs between
+    visits), ``walk_reach_share`` and ``walk_class`` (from ``classes``; blank in the total).
+    """
+    stops = rounds[rounds["visit_id"] != RETURN].copy()
+    stops["patch_id"] = stops["visit_id"].map(visit_patch)
+    stops = stops.dropna(subset=["patch_id"])
+    stops["minutes"] = stops["visit_id"].map(visits.set_index("visit_id")["duration"]).astype(float)
+    stops["on_foot"] = stops["mode"] == "walk"
+    legs = stops[stops["on_foot"] & (stops["order"] > 1)]
+
+    def figures(s: pd.DataFrame, legs: pd.DataFrame) -> dict[str, float]:
+        walked = s[s["on_foot"]]
+        return {
+            "stops": float(len(s)),
+            "stops_on_foot": float(len(walked)),
+            "walk_visit_share": len(walked) / len(s) if len(s) else float("nan"),
+            "walk_hours_share": float(walked["minutes"].sum() / s["minutes"].sum())
+            if s["minutes"].sum() > 0
+            else float("nan"),
+            "walking_carers": float(walked["carer_id"].nunique()),
+            "longest_walk_leg_min": float(legs["travel_min"].max()) if len(legs) else 0.0,
+            "mean_walk_leg_min": float(legs["travel_min"].mean()) if len(legs) else 0.0,
+        }
+
+    rows = {p: figures(s, legs[legs["patch_id"] == p]) for p, s in stops.groupby("patch_id")}
+    for p in classes["patch_id"]:
+        rows.setdefault(p, figures(stops.iloc[:0], legs.iloc[:0]))
+    order = [*sorted(rows), "total"]
+    rows["total"] = figures(stops, legs)
+    table = pd.DataFrame.from_dict(rows, orient="index").loc[order]
+    table.index.name = "patch_id"
+    return table.join(classes.set_index("patch_id")[["walk_reach_share", "walk_class"]])

@@ -9,7 +9,7 @@ interrupted (or a task fails) the pool's workers are ended at once rather than l
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import TypeVar
 
 from patchplan.interrupts import quiet_worker
@@ -18,16 +18,34 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
-def map_tasks(fn: Callable[[T], R], tasks: Sequence[T], workers: int) -> list[R]:
+def map_tasks(
+    fn: Callable[[T], R],
+    tasks: Sequence[T],
+    workers: int,
+    on_done: Callable[[int, int], None] | None = None,
+) -> list[R]:
     """``[fn(t) for t in tasks]``, spread over up to ``workers`` processes; order is kept.
 
-    ``fn`` must be a module-level function and every task picklable.
+    ``fn`` must be a module-level function and every task picklable. Tasks start in order.
+    ``on_done(done, total)`` is called in this process as each task finishes (for progress).
     """
-    if workers <= 1 or len(tasks) <= 1:
-        return [fn(t) for t in tasks]
-    pool = ProcessPoolExecutor(max_workers=min(workers, len(tasks)), initializer=quiet_worker)
+    total = len(tasks)
+    if workers <= 1 or total <= 1:
+        results = []
+        for k, task in enumerate(tasks, start=1):
+            results.append(fn(task))
+            if on_done:
+                on_done(k, total)
+        return results
+    pool = ProcessPoolExecutor(max_workers=min(workers, total), initializer=quiet_worker)
     try:
-        return list(pool.map(fn, tasks))
+        futures = {pool.submit(fn, task): k for k, task in enumerate(tasks)}
+        out: dict[int, R] = {}
+        for done, future in enumerate(as_completed(futures), start=1):
+            out[futures[future]] = future.result()
+            if on_done:
+                on_done(done, total)
+        return [out[k] for k in range(total)]
     except BaseException:
         _end(pool)
         raise

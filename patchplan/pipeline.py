@@ -4,7 +4,11 @@
 (``report.py`` and the CLI write the outputs). Each step calls the stage module that owns it; this
 module only decides what flows where.
 
-Figures per week are scaled from the planned days (``[study] days``) by ``[savings] week_days``.
+Each provider's week is planned as a rota (``rounds.plan_week``): its recurring calls once, as a
+template day, and every planned day (``[study] days``, all seven by default) derived from it. When
+fewer days than the week are planned, figures per week are scaled up by ``[savings] week_days``.
+Long stages report progress within themselves (weeks done of weeks, elapsed, an estimate of what
+is left) through ``progress``.
 """
 
 from __future__ import annotations
@@ -15,7 +19,6 @@ from dataclasses import dataclass, field
 
 import geopandas as gpd
 import networkx as nx
-import numpy as np
 import pandas as pd
 import shapely
 
@@ -38,7 +41,6 @@ from patchplan.errors import ScenarioError
 from patchplan.interrupts import raise_if_interrupted
 from patchplan.layout import LotLayout, check_layout, lock_pairs
 from patchplan.matrix import StraightLineTravel, TravelTimes
-from patchplan.parallel import map_tasks
 from patchplan.scenario import Scenario
 
 MODES = ("walk", "drive")
@@ -64,7 +66,12 @@ class StudyInputs:
 
 @dataclass
 class StudyResult:
-    """The outputs of every stage, for the report, the maps and the Python API."""
+    """The outputs of every stage, for the report, the maps and the Python API.
+
+    ``walking`` is :func:`feasibility.walking_figures` (one row per patch and a ``"total"``);
+    ``continuity`` has the ``today_`` and ``proposed_`` columns of :func:`rounds.continuity` by
+    ``patch_id`` and ``"total"``.
+    """
 
     scenario: Scenario
     inputs: StudyInputs
@@ -88,6 +95,7 @@ class StudyResult:
     explained: pd.DataFrame | None = None
     baseline: pd.DataFrame | None = None
     account: InputsAccount = field(default_factory=lambda: InputsAccount(()))
+    continuity: pd.DataFrame | None = None
 
     @property
     def estimate(self) -> bool:
@@ -114,7 +122,7 @@ class StudyResult:
         return (
             f"A solver's wall-clock safety cap was reached{where}, so this machine's load may have "
             "cut a search short and the figures may differ between runs with the same seed; raise "
-            "[rounds] and [feasibility] time_limit_s (or run on a quieter machine) for results that repeat."
+            "[rounds] time_limit_s (or run on a quieter machine) for results that repeat."
         )
 
 
@@ -396,6 +404,54 @@ def _tasks(
     return tasks
 
 
+def _week_tasks(
+    visits: gpd.GeoDataFrame,
+    allocation: pd.DataFrame,
+    providers: gpd.GeoDataFrame,
+    settings: workforce.WorkforceSettings,
+    walking_share: float | pd.Series,
+    base_legs_unpaid: bool = False,
+) -> list[tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]]:
+    """One week per provider: its visits and its carers on the rota (``workforce.week_carers``).
+
+    ``walking_share`` is one share for every provider, or a Series by ``patch_id``.
+    """
+    provider_of = allocation.set_index("person_id")["provider_id"]
+    by_provider = visits["person_id"].map(provider_of)
+    days = sorted(int(d) for d in pd.unique(visits["day"]))
+    tasks = []
+    for provider in providers.sort_values("provider_id").itertuples():
+        mine = visits[(by_provider == provider.provider_id).to_numpy()]
+        if len(mine) == 0:
+            continue
+        share = (
+            float(walking_share.get(provider.patch_id, 0.0))
+            if isinstance(walking_share, pd.Series)
+            else float(walking_share)
+        )
+        carers = workforce.week_carers(
+            mine, provider.provider_id, provider.geometry, settings, share, days, base_legs_unpaid
+        )
+        tasks.append((mine, carers))
+    return tasks
+
+
+def _stage_progress(progress: Progress | None, stage: str) -> Callable[[int, int], None] | None:
+    """``on_done(done, total)`` reporting ``stage: done/total weeks, elapsed, about what is left``."""
+    if progress is None:
+        return None
+    clock = time.perf_counter()
+
+    def on_done(done: int, total: int) -> None:
+        elapsed = time.perf_counter() - clock
+        left = elapsed / done * (total - done)
+        progress(
+            f"{stage}: {done}/{total} provider weeks, {elapsed:.0f} s, about {left:.0f} s left"
+        )
+
+    return on_done
+
+
 def plan_arrangement(
     visits: gpd.GeoDataFrame,
     allocation: pd.DataFrame,
@@ -403,81 +459,81 @@ def plan_arrangement(
     travel: dict[str, TravelTimes],
     scenario: Scenario,
     walking_share: float | pd.Series,
+    progress: Progress | None = None,
+    stage: str = "rounds",
     *,
     capped: set[str] | None = None,
 ) -> rounds.RoundsResult:
-    """Rounds for every provider and day of one arrangement (today's or the proposed).
+    """Every provider's week of one arrangement (today's or the proposed), as a rota.
 
     A carer's day follows what pay counts: when travel from and back to base is unpaid
     (``[savings] base_legs = false``) it may start before and end after the shift for it.
-    ``kpis["time_limit_reached"]`` is 1 when the wall-clock safety cap cut any provider-day's
-    search; the ids of those providers are added to ``capped`` when it is given.
+    ``kpis["time_limit_reached"]`` is 1 when the wall-clock safety cap cut any provider's search;
+    the ids of those providers are added to ``capped`` when it is given.
+
+    The KPIs of the combined result add the week's: ``template_s`` and ``derive_s`` (summed
+    seconds), ``template_round_share`` and ``recurring_visit_share`` (over every visit).
     """
-    tasks = _tasks(
-        visits, allocation, providers, travel, scenario.workforce, walking_share,
+    tasks = _week_tasks(
+        visits, allocation, providers, scenario.workforce, walking_share,
         base_legs_unpaid=not scenario.savings.base_legs,
     )  # fmt: skip
-    results = rounds.plan_many(tasks, scenario.rounds)
-    combined = rounds.combine_results(results, scenario.rounds)
+    weeks = rounds.plan_weeks(
+        [(v, c, travel) for v, c in tasks], scenario.rounds, _stage_progress(progress, stage)
+    )
+    result = rounds.combine_results([w.plan for w in weeks], scenario.rounds)
     cut = {
         str(carers["provider_id"].iloc[0])
-        for (_, carers, _), result in zip(tasks, results, strict=True)
-        if result.kpis.get("time_limit_reached") and len(carers)
+        for (_, carers), week in zip(tasks, weeks, strict=True)
+        if week.plan.kpis.get("time_limit_reached") and len(carers)
     }
-    combined.kpis["time_limit_reached"] = float(bool(cut))
+    result.kpis["time_limit_reached"] = float(bool(cut))
     if capped is not None:
         capped |= cut
-    return combined
-
-
-WALKING_COLUMNS = {
-    "visits_on_foot_share": "walk_visit_share",
-    "care_hours_on_foot_share": "walk_hours_share",
-    "walking_carers_needed": "walking_carers",
-    "longest_walk_leg_min": "longest_walk_leg_min",
-    "mean_walk_leg_min": "mean_walk_leg_min",
-    "class": "walk_class",
-    "time_limit_reached": "walk_time_limit_reached",
-}
-
-
-def _walking_task(task: tuple) -> pd.Series:
-    visits, base, travel, settings = task
-    return feasibility.walking_feasibility(visits, base, travel, settings)
+    calls = pd.concat([w.calls for w in weeks], ignore_index=True) if weeks else None
+    for key in ("template_s", "derive_s"):
+        result.kpis[key] = float(sum(w.kpis.get(key, 0.0) for w in weeks))
+    if calls is not None and len(calls):
+        recurring = calls[calls["recurring"] & (calls["round_id"] != "")]
+        result.kpis["recurring_visit_share"] = float(calls["recurring"].mean())
+        result.kpis["template_round_share"] = (
+            float((recurring["round_id"] == recurring["template_round"]).mean())
+            if len(recurring)
+            else 0.0
+        )
+    return result
 
 
 def walking_by_patch(
     visits: gpd.GeoDataFrame,
     visit_patch: pd.Series,
+    allocation: pd.DataFrame,
     providers: gpd.GeoDataFrame,
     travel: dict[str, TravelTimes],
     scenario: Scenario,
 ) -> pd.DataFrame:
-    """Walking feasibility of each patch on the first planned day, from its first provider's base.
+    """Each patch's walking class before planning, from the proposed carers (no routing).
 
-    Returns one row per patch: ``patch_id``, ``walk_visit_share``, ``walk_hours_share`` (0–1),
-    ``walking_carers``, ``longest_walk_leg_min``, ``mean_walk_leg_min``, ``walk_class``,
-    ``walk_time_limit_reached`` (1 = a plan hit its wall-clock cap: figures may vary by run).
+    The proposed providers' rotas at ``[workforce] walking_share`` give the walking carers' homes;
+    :func:`feasibility.walking_reach` counts the visits within ``[rounds] max_walk_leg_min`` of
+    them. Returns :func:`feasibility.walking_classes`: ``patch_id``, ``walk_reach_share``,
+    ``walk_class``.
     """
-    day = scenario.study.days[0]
-    todays = visits[visits["day"] == day]
-    patch_of = todays["visit_id"].map(visit_patch)
-    bases = (
-        providers.sort_values("provider_id")
-        .drop_duplicates("patch_id")
-        .set_index("patch_id")
-        .geometry
-    )
-    patch_ids = sorted(p for p in bases.index if (patch_of == p).any())
-    tasks = [
-        (todays[(patch_of == p).to_numpy()], bases[p], travel, scenario.feasibility)
-        for p in patch_ids
-    ]
-    rows = map_tasks(_walking_task, tasks, scenario.rounds.workers)
-    table = pd.DataFrame(rows, index=pd.Index(patch_ids, name="patch_id")).rename(
-        columns=WALKING_COLUMNS
-    )
-    return table[list(WALKING_COLUMNS.values())].reset_index()
+    rows = []
+    share = scenario.workforce.walking_share
+    patch_of = providers.set_index("provider_id")["patch_id"]
+    for mine, carers in _week_tasks(visits, allocation, providers, scenario.workforce, share):
+        homes = carers[carers["mode"] == "walk"].drop_duplicates("round_id").geometry
+        reach = feasibility.walking_reach(
+            mine, homes, travel["walk"], scenario.rounds.max_walk_leg_min
+        )
+        patch = patch_of.get(str(carers["provider_id"].iat[0]))
+        rows.append(
+            {"patch_id": patch, "visits": len(mine), "visits_in_walking_reach": reach.sum()}
+        )
+    for patch in sorted(set(visit_patch) - {r["patch_id"] for r in rows}):
+        rows.append({"patch_id": patch, "visits": 0, "visits_in_walking_reach": 0})
+    return feasibility.walking_classes(pd.DataFrame(rows), scenario.feasibility)
 
 
 def walking_share_by_patch(
@@ -485,9 +541,9 @@ def walking_share_by_patch(
 ) -> pd.Series:
     """Share of each patch's carers who walk in the proposed arrangement, by ``patch_id``.
 
-    ``share`` (``[workforce] walking_share``) in walkable and mixed patches, and in patches the
-    walking test did not cover (no visits on its day); none in car-dependent ones, where carers on
-    foot could reach under half the visits.
+    ``share`` (``[workforce] walking_share``) in walkable and mixed patches, and in patches
+    without a class; none in car-dependent ones, where under ``[feasibility]
+    car_dependent_share`` of the visits are within a walk of the walking carers' homes.
     """
     car_dependent = set(walking.loc[walking["walk_class"] == "car-dependent", "patch_id"])
     return pd.Series(
@@ -502,15 +558,21 @@ def summarise(
     savings_table: pd.DataFrame,
     providers: gpd.GeoDataFrame,
     names: pd.Series | None = None,
+    continuity: pd.DataFrame | None = None,
     capped_patches: Sequence[str] = (),
     capped_elsewhere: bool = False,
 ) -> pd.DataFrame:
-    """One row per patch: name, hours, people, providers, travel today and proposed, walking class.
+    """One row per patch and a total: name, hours, people, providers, travel today and proposed,
+    walking and continuity of carer.
 
     ``names`` (``patch_id`` → the places a lot covers, :func:`patches.lot_names`) fills ``name``.
-    ``time_limit_reached`` is 1 for a lot whose walking test or proposed rounds hit a wall-clock
-    safety cap (``capped_patches``, and the walking table's ``walk_time_limit_reached``), and for
-    the total when any search did (``capped_elsewhere`` for today's arrangement, which spans lots).
+    ``walking`` is :func:`feasibility.walking_figures` (with ``patch_id`` as a column or index) and
+    ``continuity`` the ``today_`` and ``proposed_`` columns of :func:`rounds.continuity`, both with
+    a ``"total"`` row; the total row takes their totals, so every ratio in it is over all the
+    visits or people (never a sum or an average of the lots' ratios).
+    ``time_limit_reached`` is 1 for a lot whose proposed rounds hit a wall-clock safety cap
+    (``capped_patches``), and for the total when any search did (``capped_elsewhere`` for today's
+    arrangement, which spans lots).
     """
     table = design.patches.drop(columns="geometry").set_index("patch_id")[
         ["hours_week", "people", "n_blocks", "pcn_ids"]
@@ -520,28 +582,30 @@ def summarise(
     table["providers"] = providers.groupby("patch_id").size()
     cols = [
         "today_travel_min_lfl", "proposed_travel_min_lfl", "today_visits_served",
-        "proposed_visits_served", "saved_travel_pct", "proposed_walk_share",
+        "proposed_visits_served", "saved_travel_pct",
     ]  # fmt: skip
     table = table.join(savings_table[cols], how="left")
-    if not walking.empty:
-        table = table.join(
-            walking.set_index("patch_id")[
-                ["walk_visit_share", "walk_hours_share", "walking_carers", "walk_class"]
-            ],
-            how="left",
-        )
     total = table.sum(numeric_only=True)
     total["saved_travel_pct"] = savings_table.loc["total", "saved_travel_pct"]
-    total["proposed_walk_share"] = savings_table.loc["total", "proposed_walk_share"]
-    if "walk_visit_share" in table:
-        for col in ("walk_visit_share", "walk_hours_share"):
-            total[col] = np.average(table[col].fillna(0), weights=table["hours_week"])
+    extra = []
+    if not walking.empty:
+        w = walking.set_index("patch_id") if "patch_id" in walking.columns else walking
+        keep = ["walk_visit_share", "walk_hours_share", "walking_carers", "walk_reach_share",
+                "walk_class"]  # fmt: skip
+        extra.append(w[[c for c in keep if c in w.columns]])
+    if continuity is not None:
+        extra.append(continuity)
+    for frame in extra:
+        table = table.join(frame.drop(index="total", errors="ignore"), how="left")
+        if "total" in frame.index:
+            for col in frame.columns:
+                total[col] = frame.loc["total", col]
     capped = set(capped_patches)
-    if "walk_time_limit_reached" in walking:
-        capped |= set(walking.loc[walking["walk_time_limit_reached"] > 0, "patch_id"])
     table["time_limit_reached"] = [float(p in capped) for p in table.index]
     total["time_limit_reached"] = float(bool(capped) or capped_elsewhere)
     table.loc["total"] = total
+    if "walk_class" in table:
+        table.loc["total", "walk_class"] = ""
     return table
 
 
@@ -668,8 +732,10 @@ def run(
     proposed_alloc, proposed_providers = workforce.patch_allocation(
         people_in, person_patch, design.patches, scenario.workforce, seed
     )
-    walking = walking_by_patch(planned, visit_patch, proposed_providers, inputs.travel, scenario)
-    lap("walking feasibility")
+    classes = walking_by_patch(
+        planned, visit_patch, proposed_alloc, proposed_providers, inputs.travel, scenario
+    )
+    lap("walking reach")
 
     capped_proposed: set[str] = set()
     proposed = plan_arrangement(
@@ -679,10 +745,13 @@ def run(
         inputs.travel,
         scenario,
         walking_share_by_patch(
-            walking, scenario.workforce.walking_share, design.patches["patch_id"].tolist()
+            classes, scenario.workforce.walking_share, design.patches["patch_id"].tolist()
         ),
+        progress,
+        "rounds (proposed)",
         capped=capped_proposed,
     )
+    walking = feasibility.walking_figures(proposed.rounds, planned, visit_patch, classes)
     lap("rounds (proposed)")
 
     today_alloc, today_providers = workforce.baseline_allocation(
@@ -690,8 +759,9 @@ def run(
     )
     capped_today: set[str] = set()
     today = plan_arrangement(
-        planned, today_alloc, today_providers, inputs.travel, scenario, 0.0, capped=capped_today
-    )
+        planned, today_alloc, today_providers, inputs.travel, scenario, 0.0, progress,
+        "rounds (today)", capped=capped_today,
+    )  # fmt: skip
     lap("rounds (today)")
 
     savings_table = savings.compare(
@@ -702,10 +772,16 @@ def run(
         scenario.savings,
         len(scenario.study.days),
     )
+    continuity = pd.concat(
+        [rounds.continuity(today.rounds, visit_patch).add_prefix("today_"),
+         rounds.continuity(proposed.rounds, visit_patch).add_prefix("proposed_")], axis=1,
+    )  # fmt: skip
+    continuity.index.name = "patch_id"
+    summary = summarise(design, walking, savings_table, proposed_providers, continuity)
     names = patches.lot_names(place_hours(blocks, design.layout, block_demand, inputs))
     patch_of_provider = proposed_providers.set_index("provider_id")["patch_id"]
     summary = summarise(
-        design, walking, savings_table, proposed_providers, names,
+        design, walking, savings_table, proposed_providers, names, continuity,
         capped_patches=sorted(patch_of_provider.reindex(sorted(capped_proposed)).dropna()),
         capped_elsewhere=bool(capped_today),
     )  # fmt: skip
@@ -725,7 +801,7 @@ def run(
         planned_visits=planned,
         proposed=proposed,
         today=today,
-        walking=walking,
+        walking=walking.reset_index(),
         savings=savings_table,
         summary=summary,
         unserved=unserved,
@@ -735,4 +811,5 @@ def run(
         explained=explained,
         baseline=calibration,
         account=account,
+        continuity=continuity,
     )

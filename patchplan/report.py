@@ -276,9 +276,10 @@ COMMITTEE_COLUMNS = {
     "today_travel_min_lfl": ("Carer travel today (hours a week)", "{:,.0f}"),
     "proposed_travel_min_lfl": ("Carer travel proposed (hours a week)", "{:,.0f}"),
     "saved_travel_pct": ("Travel saved", "{:.0f}%"),
-    "walk_visit_share": ("Visits on foot (walking carers only)", "{:.0%}"),
-    "proposed_walk_share": ("Visits on foot (mixed workforce)", "{:.0%}"),
+    "walk_visit_share": ("Visits on foot", "{:.0%}"),
     "walk_class": ("Walking class", "{}"),
+    "proposed_carers_per_person_median": ("Carers per person a week (median)", "{:.0f}"),
+    "proposed_top2_share": ("Visits by a person's two most frequent carers", "{:.0%}"),
 }
 """The per-lot figures of the report, with their headings and formats."""
 
@@ -287,7 +288,9 @@ LOT_TABLES = (
      ("People", "Care hours a week", "Providers", "PCNs", "Walking class")),
     ("Each proposed lot: carer travel, a week, like for like",
      ("Carer travel today (hours a week)", "Carer travel proposed (hours a week)", "Travel saved",
-      "Visits on foot (walking carers only)", "Visits on foot (mixed workforce)")),
+      "Visits on foot")),
+    ("Each proposed lot: continuity of carer over the week",
+     ("Carers per person a week (median)", "Visits by a person's two most frequent carers")),
 )  # fmt: skip
 """The per-lot table is shown as two narrower tables that fit an A4 page."""
 
@@ -331,6 +334,74 @@ def layouts_table(layouts: pd.DataFrame) -> pd.DataFrame:
     out = _formatted(layouts, LAYOUT_COLUMNS, "Layout")
     out.index = out.index.map(lambda s: str(s)[:1].upper() + str(s)[1:])
     return out
+
+
+# --------------------------------------------------------------------------------------------
+# the week: visits on foot and continuity of carer
+
+
+def _week_headline(result: StudyResult) -> list[tuple[str, str]]:
+    """Headline cards read from the summary's total row (the per-lot totals)."""
+    total = result.summary.loc["total"]
+    cards = []
+    if pd.notna(total.get("walk_visit_share")):
+        cards.append(("Visits on foot, proposed", f"{total['walk_visit_share']:.0%}"))
+    if pd.notna(total.get("proposed_carers_per_person_median")):
+        cards.append((
+            "Carers per person a week (median), today → proposed",
+            f"{total['today_carers_per_person_median']:.0f} → "
+            f"{total['proposed_carers_per_person_median']:.0f}",
+        ))  # fmt: skip
+    return cards
+
+
+CONTINUITY_COLUMNS = {
+    f"{arr}_{col}": (f"{title}, {arr}", fmt)
+    for arr in ("today", "proposed")
+    for col, title, fmt in (
+        ("carers_per_person_median", "Carers per person a week (median)", "{:.0f}"),
+        ("carers_per_person_p90", "Carers per person a week (90th percentile)", "{:.0f}"),
+        ("top2_share", "Visits by the two most frequent carers", "{:.0%}"),
+    )
+}
+
+
+def continuity_section(ctx: ReportContext) -> Section | None:
+    """Continuity of carer per lot, both arrangements (withheld as the lot table is)."""
+    result = ctx.result
+    if result.continuity is None:
+        return None
+    shown = publishable(result.summary, "people", keep=LOT_KEEP)
+    table = _formatted(shown, CONTINUITY_COLUMNS, "Lot")
+    table.index = _lot_labels(shown).rename("Lot")
+    body = _table(table, "Continuity of carer over the week, per lot")
+    body += _p(
+        "Over the planned week, for each person: how many different carers visited them, and the "
+        "share of their visits (each carer of a double-up counted) made by their two most "
+        "frequent carers. Both arrangements are planned as the same kind of weekly rota, so the "
+        "difference between them comes from the lots."
+    )
+    return Section("continuity", "Continuity of carer", body)
+
+
+def walking_section(ctx: ReportContext) -> Section:
+    """How visits on foot are counted and how the walking classes are drawn."""
+    result = ctx.result
+    walk = result.scenario.feasibility.thresholds(result.scenario.rounds.max_walk_leg_min)
+    return Section("walking", "Walking", _p(
+        "Visits on foot are the share of a lot's visits in the proposed plan made by walking "
+        "carers (the total is over all lots' visits). Walking classes are decided before planning "
+        f"from where walking carers live: {walk}."
+    ))  # fmt: skip
+
+
+def _week_tables(result: StudyResult, people: pd.Series) -> dict[str, pd.DataFrame]:
+    """The walking figures and continuity per lot, for CSV, withheld as every published table."""
+    walking = result.walking.set_index("patch_id") if "patch_id" in result.walking else result.walking
+    tables = {"walking": publishable(walking, people).reset_index()}
+    if result.continuity is not None:
+        tables["continuity"] = publishable(result.continuity, people).reset_index()
+    return tables
 
 
 EXPLAINED_COLUMNS = {
@@ -404,9 +475,14 @@ def _hours(minutes: float) -> str:
     return f"{minutes / 60:,.0f}"
 
 
+def _share(value) -> str:
+    return _cell(value, "{:.0%}")
+
+
 def summary_section(ctx: ReportContext) -> Section:
     """The headline: what the lots save, both ways, and the caveats a reader must see first."""
     result, total = ctx.result, ctx.total
+    lots = result.summary.loc[TOTAL]  # walking and continuity: the per-lot table's total row
     study = result.scenario.study
     flags = []
     if study.synthetic:
@@ -461,6 +537,7 @@ def summary_section(ctx: ReportContext) -> Section:
                 "Cost of travel saved (£ a week)",
                 "CO2 avoided (kg a week)",
                 "Visits reached on foot, proposed",
+                "Carers per person a week (median), today → proposed",
             ],
             "Value": [
                 f"{len(result.design.patches)}",
@@ -471,7 +548,9 @@ def summary_section(ctx: ReportContext) -> Section:
                 f"{total['carer_hours_released']:,.0f}",
                 f"£{total['saved_cost_gbp']:,.0f}",
                 f"{total['saved_co2_kg']:,.0f}",
-                f"{100 * total['proposed_walk_share']:.0f}%",
+                _share(lots.get("walk_visit_share")),
+                f"{_cell(lots.get('today_carers_per_person_median'), '{:.0f}')} → "
+                f"{_cell(lots.get('proposed_carers_per_person_median'), '{:.0f}')}",
             ],
         }
     ).set_index("Figure")
@@ -628,8 +707,12 @@ def method_section(ctx: ReportContext) -> Section:
         f"hours (±{100 * sc.patches.balance_tolerance:.0f}%), PCN policy "
         f"'{sc.patches.pcn_policy}', by {design.method}.{gap} Rounds for today's arrangement "
         f"(providers across the whole area, carers driving) and for the proposed lots (providers "
-        f"per lot, a mixed walking and driving workforce) were planned with the same OR-Tools "
-        f"solver on the same visits and scaled to a week. Drivers' rounds start and end at their "
+        f"per lot, a mixed walking and driving workforce) were planned with the same solvers on "
+        f"the same visits{'' if len(study.days) >= sc.savings.week_days else ', then scaled to a week'}. Each provider's week is a rota: its calls are planned once as "
+        f"a template day and every day is derived from it (the same round takes a person's call "
+        f"each day, worked by its regular carer or, on their days off, a relief; carers work "
+        f"{sc.workforce.days_per_week} days a week), and calls the template could not place are "
+        f"fitted around those rounds. Drivers' rounds start and end at their "
         f"provider's office (for the proposed lots, the address in the lot with most people "
         f"nearby); walking carers' start and end near their round. "
         + (
@@ -761,6 +844,8 @@ SECTIONS: list[SectionBuilder] = [
     savings_section,
     baseline_section,
     lots_section,
+    continuity_section,
+    walking_section,
     ranges_report_section,
     layouts_section,
     maps_section,
@@ -923,6 +1008,7 @@ def write_outputs(
     if result.layouts is not None:
         public["layouts"] = _published_totals(result.layouts, disclosure).reset_index()
     public["inputs-account"] = result.account.table()
+    public.update(_week_tables(result, people))
     for key, frame in public.items():
         written[key] = io.write_csv(frame, published / f"{key}.csv")
     layers = {"patches": public["patches"], "blocks": blocks}

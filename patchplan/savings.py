@@ -85,7 +85,9 @@ class SavingsSettings:
         years; update to the current year's factor)
     care_share_of_paid_time : share of released carer hours that become care hours (0–1); the rest
         is the travel that any extra visits would themselves need
-    week_days : days a week the service runs, to scale the planned days up to a week
+    week_days : days a week the service runs; when fewer days are planned, figures are scaled up
+        by ``week_days / days planned`` (none when the whole week is planned: the figures are then
+        exact)
     base_legs : also count the legs from a carer's base to the first visit and from the last
         visit back (True). The default, False, counts only travel between visits, as UK home-care
         pay does (the journey to the first call and home from the last is commuting), so the
@@ -205,8 +207,9 @@ def compare(
     visit_patch : ``visit_id`` → ``patch_id``
     settings : money and emissions factors
     days_planned : how many days the rounds cover; figures are scaled by ``week_days / days_planned``
+        when that is more than 1 (a whole week planned is not scaled)
     """
-    scale = settings.week_days / days_planned
+    scale = max(1.0, settings.week_days / days_planned)
     planned = visits.assign(patch_id=visits["visit_id"].map(visit_patch))
     base = planned.groupby("patch_id").agg(visits=("visit_id", "size"))
     base["care_hours"] = (

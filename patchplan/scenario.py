@@ -49,7 +49,8 @@ class StudySettings:
     name : short name, used for output file names
     title : the title shown on maps and in the report
     seed : seed for every random choice (same seed, same results)
-    days : days of the week to plan rounds for (0 = Monday); savings are scaled to a week
+    days : days of the week to plan rounds for (0 = Monday); all seven by default, planned as a
+        weekly rota; with fewer, figures are scaled up to a week
     synthetic : True when the people and visits are generated, not real; shown on every output
     notes : free text shown in the report's method notes
     """
@@ -57,7 +58,7 @@ class StudySettings:
     name: str = "study"
     title: str = "patchplan study"
     seed: int = 0
-    days: tuple[int, ...] = (0,)
+    days: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 6)
     synthetic: bool = True
     notes: str = ""
 

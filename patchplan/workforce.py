@@ -23,6 +23,9 @@ Tables (see ``docs/data-contracts.md``):
 * **carers**: GeoDataFrame as in the contract (``carer_id``, ``mode``, ``shift_start``, ``shift_end``,
   ``max_minutes``, ``break_earliest``, ``break_latest``, ``break_minutes``, ``skills``, ``provider_id``,
   geometry = the base).
+* **week carers** (:func:`rota`, :func:`week_carers`): the carers table with one row per carer and
+  day worked, plus ``round_id`` (the round the carer works that day: its regular carer's id) and
+  ``day`` (0–6). ``rounds.plan_week`` plans from it.
 
 Times are minutes after midnight, durations minutes.
 """
@@ -31,6 +34,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import geopandas as gpd
@@ -42,7 +46,9 @@ from shapely.geometry import Point
 from patchplan import CRS
 from patchplan._validate import at_least, at_most, collect, ordered, positive, share
 from patchplan.demand import MINUTES_PER_DAY
+from patchplan.errors import ScenarioError
 from patchplan.rounds import compact_groups
+from patchplan.rounds.model import CARER_KIND
 
 CARER_COLUMNS = [
     "carer_id",
@@ -92,6 +98,9 @@ class WorkforceSettings:
         included, so a visit could in principle use this time too; with the default shifts and
         visit windows none can (no window opens before 07:00, the late shift cannot reach a lunch
         call, and the next window after the early shift opens at 16:00).
+    days_per_week : days a carer works in a week (1–7); on the others a relief carer of the same
+        kind works their round (:func:`rota`). Default 5: a full-time carer's five days of seven,
+        days off staggered so that each day has about the same number of rounds to cover.
     """
 
     providers_today: int = 0
@@ -107,6 +116,7 @@ class WorkforceSettings:
     walkers_live_locally: bool = True
     office_radius_m: float = 1500.0
     unpaid_travel_min: int = 60
+    days_per_week: int = 5
 
     def problems(self) -> list[str]:
         """Range and cross-field problems of these settings, each naming its key (empty when valid)."""
@@ -124,6 +134,8 @@ class WorkforceSettings:
             positive("utilisation", self.utilisation)
             or at_most("utilisation", self.utilisation, 1),
             at_least("spare_carers", self.spare_carers, 0),
+            at_least("days_per_week", self.days_per_week, 1)
+            or at_most("days_per_week", self.days_per_week, 7),
         )
 
 
@@ -344,3 +356,102 @@ def carers_for(
             )
     frame = pd.DataFrame(rows, columns=CARER_COLUMNS)
     return gpd.GeoDataFrame(frame, geometry=homes, crs=CRS)
+
+
+def rota(fleet: gpd.GeoDataFrame, days: Sequence[int], days_per_week: int) -> gpd.GeoDataFrame:
+    """The week's carers: each round worked by its regular carer, relief carers on their days off.
+
+    Each row of ``fleet`` is a **round** (``round_id`` = its ``carer_id``) worked by its regular
+    carer on ``days_per_week`` days of seven. Days off are staggered within each kind of round
+    (mode, shift, break, skills: ``CARER_KIND``): the ``k``-th round's regular carer is off on the
+    ``7 - days_per_week`` days from ``k × (7 - days_per_week)`` (mod 7). A **relief** carer of the
+    same kind works a round on its regular carer's day off: the relief who already works that round
+    on another day if free, else the relief who joined last (so one relief covers neighbouring
+    rounds), else a new one; no relief works more than ``days_per_week`` days. A relief starts
+    where the round does (its office, or the home area of its walking regular).
+
+    Parameters
+    ----------
+    fleet : carers table (:func:`carers_for`), one row per round.
+    days : days of the week planned (0 = Monday).
+    days_per_week : days each carer works (7 = no days off, no relief).
+
+    Returns
+    -------
+    GeoDataFrame
+        ``fleet``'s columns for every carer and day worked, with ``round_id`` and ``day``; relief
+        carers are ``<provider>-R<nn>``.
+    """
+    if not 1 <= days_per_week <= 7:
+        raise ScenarioError(f"[workforce] days_per_week = {days_per_week}: expected 1 to 7")
+    planned = sorted({int(d) for d in days})
+    off_count = 7 - days_per_week
+    kinds = fleet[CARER_KIND].astype(str).agg("|".join, axis=1).tolist()
+    providers = fleet["provider_id"].astype(str).tolist()
+    regulars = fleet["carer_id"].astype(str).tolist()
+    rows: list[tuple[int, int, str]] = []  # (round position, day, carer id)
+    reliefs: dict[tuple[str, str], list[_Relief]] = {}  # (provider, kind) -> its reliefs
+    count: dict[str, int] = {}
+    nth: dict[tuple[str, str], int] = {}
+    for pos, (provider, kind) in enumerate(zip(providers, kinds, strict=True)):
+        k = nth[provider, kind] = nth.get((provider, kind), -1) + 1
+        off = {(k * off_count + i) % 7 for i in range(off_count)}
+        team = reliefs.setdefault((provider, kind), [])
+        for day in planned:
+            if day not in off:
+                rows.append((pos, day, regulars[pos]))
+                continue
+            free = [r for r in team if day not in r.days and len(r.days) < days_per_week]
+            same = [r for r in free if pos in r.rounds]
+            who = same[0] if same else free[-1] if free else None
+            if who is None:
+                count[provider] = count.get(provider, 0) + 1
+                who = _Relief(f"{provider}-R{count[provider]:02d}", set(), set())
+                team.append(who)
+            who.days.add(day)
+            who.rounds.add(pos)
+            rows.append((pos, day, who.carer_id))
+    positions = [r[0] for r in rows]
+    week = fleet.iloc[positions].reset_index(drop=True)
+    week.insert(0, "round_id", [regulars[p] for p in positions])
+    week["carer_id"] = [r[2] for r in rows]
+    week["day"] = np.array([r[1] for r in rows], dtype=int)
+    return week
+
+
+@dataclass
+class _Relief:
+    carer_id: str
+    days: set[int]
+    rounds: set[int]
+
+
+def busiest_day(visits: pd.DataFrame) -> pd.DataFrame:
+    """The visits of the day with the most care minutes (duration × carers; the first on ties)."""
+    if len(visits) == 0:
+        return visits
+    work = (visits["duration"] * visits["carers"]).groupby(visits["day"]).sum()
+    return visits[visits["day"] == work.idxmax()]
+
+
+def week_carers(
+    visits: pd.DataFrame,
+    provider: str,
+    base,
+    settings: WorkforceSettings,
+    walking_share: float = 0.0,
+    days: Sequence[int] | None = None,
+    base_legs_unpaid: bool = False,
+) -> gpd.GeoDataFrame:
+    """A provider's carers for the week: rounds sized on its busiest day, worked on a rota.
+
+    The rounds are :func:`carers_for` the provider's busiest day (:func:`busiest_day`), so every
+    day's calls fit the same rounds; :func:`rota` gives each round its regular carer on
+    ``settings.days_per_week`` days and relief carers on the others. ``days`` defaults to the
+    days of ``visits``. ``base_legs_unpaid`` as for :func:`carers_for`.
+    """
+    fleet = carers_for(
+        busiest_day(visits), provider, base, settings, walking_share, base_legs_unpaid
+    )
+    planned = sorted(pd.unique(visits["day"])) if days is None else days
+    return rota(fleet, planned, settings.days_per_week)

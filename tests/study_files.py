@@ -129,7 +129,6 @@ def scenario_sections(**changes: dict[str, Any]) -> dict[str, dict[str, Any]]:
         "patches": {"k": 2, "time_limit_s": 2.0, "balance_tolerance": 0.2},
         "rounds": {"time_limit_s": 5.0, "solution_limit": 100, "seed_iterations": 100,
                    "workers": 1},
-        "feasibility": {"time_limit_s": 3.0, "solution_limit": 50},
         "workforce": {"providers_today": 2, "providers_per_patch": 1},
         "outputs": {"dir": "out", "maps_dir": "out/maps", "internal_maps": False},
     }  # fmt: skip

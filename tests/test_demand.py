@@ -3,6 +3,7 @@ with every bad row rejected with its reason, summaries by area and publication-s
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import geopandas as gpd
@@ -78,8 +79,8 @@ def test_small_synthetic_caseload_meets_its_targets_and_the_contract():
     assert (visits["latest"] >= visits["earliest"]).all()
     assert visits.crs.to_epsg() == 27700 and people.crs.to_epsg() == 27700
     assert (people["area_id"] != "A3").all()  # no residents aged 65+, no clients
-    calls_a_day = visits[visits["day"] == 0].groupby("person_id").size()
-    assert calls_a_day.between(1, 4).all() and calls_a_day.index.size == 300
+    calls_a_day = visits.groupby(["person_id", "day"]).size()
+    assert calls_a_day.between(1, 4).all() and visits["person_id"].nunique() == 300
     assert demand.summary["double_up_share_visits"] == pytest.approx(0.10, abs=0.02)
     assert demand.rejects.empty and list(demand.rejects.columns) == [
         "source",
@@ -88,6 +89,28 @@ def test_small_synthetic_caseload_meets_its_targets_and_the_contract():
         "reason",
         "kind",
     ]
+
+
+def test_some_calls_run_on_some_days_only():
+    """About ``non_daily_share`` of people have one call that is not daily; 0 makes all daily."""
+    visits = synthesise_demand(
+        toy_areas(), population_column="pop65", settings=SMALL, seed=2
+    ).visits
+    call = visits["visit_id"].str.replace(r"-D\d-", "-", regex=True)  # person and call, not day
+    days_run = visits.groupby(call)["day"].nunique()
+    people_non_daily = days_run[days_run < 7].index.str.split("-").str[0].nunique()
+    assert people_non_daily == pytest.approx(0.2 * 300, abs=20)
+    assert set(days_run) <= {2, 3, 5, 7}
+    weekday_only = visits[call.map(days_run).eq(5).to_numpy()]
+    assert set(weekday_only["day"]) == set(range(5))  # weekdays only: family covers the weekend
+    daily = synthesise_demand(
+        toy_areas(), population_column="pop65", settings=replace(SMALL, non_daily_share=0.0), seed=2
+    ).visits
+    assert daily.groupby(["person_id"])["day"].nunique().eq(7).all()
+    assert len(daily) == 7 * (daily["day"] == 0).sum()
+    # the weekly hours are hit either way
+    for v in (visits, daily):
+        assert (v["duration"] * v["carers"]).sum() / 60 == pytest.approx(300 * 15.6, rel=0.01)
 
 
 def test_a_persons_calls_in_a_day_never_overlap():

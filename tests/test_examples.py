@@ -27,7 +27,7 @@ def test_example_scenario_loads_and_validates(name):
     assert scenario.study.name == name
     assert scenario.inputs.source == "files"
     assert scenario.study.synthetic, "the caseload is synthetic and every output must say so"
-    assert scenario.study.days == (0,)
+    assert scenario.study.days == tuple(range(7)), "the examples plan the whole week"
 
 
 def test_rutland_is_a_full_real_run_with_one_pcn_scaled_caseload_and_three_patches():

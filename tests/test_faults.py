@@ -46,8 +46,6 @@ time_limit_s = 2.0
 [rounds]
 time_limit_s = 20.0
 workers = 1
-[feasibility]
-time_limit_s = 20.0
 [workforce]
 providers_today = 3
 providers_per_patch = 1
@@ -242,8 +240,7 @@ def test_a_search_cut_by_its_safety_cap_says_so_everywhere(tmp_path, monkeypatch
 
 def test_a_search_within_its_caps_is_not_flagged(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    outcome = CliRunner().invoke(app, ["run", str(sf.write_study(tmp_path, rounds={"time_limit_s": 60.0},
-                                                                  feasibility={"time_limit_s": 60.0}))])  # fmt: skip
+    outcome = CliRunner().invoke(app, ["run", str(sf.write_study(tmp_path, rounds={"time_limit_s": 60.0}))])
     assert outcome.exit_code == 0, outcome.output
     summary = pd.read_csv(tmp_path / "out" / "generated" / "published" / "summary.csv", index_col=0)
     assert (summary["time_limit_reached"] == 0).all()

@@ -108,6 +108,15 @@ def test_walk_share_and_weekly_scaling(case):
     assert table.loc["total", "visits"] == pytest.approx(7 * 3)
 
 
+def test_a_whole_week_planned_is_not_scaled(case):
+    visits, visit_patch, today, proposed = case
+    week = replace(ALL_LEGS, week_days=7)
+    for days in (7, 9):  # the whole week, or more days than the service runs: never scaled down
+        table = compare(today, proposed, visits, visit_patch, week, days_planned=days)
+        assert table.loc["total", "today_travel_min"] == pytest.approx(70.0)
+        assert table.loc["total", "visits"] == 3
+
+
 def test_a_day_that_served_nothing_keeps_totals_numeric(case):
     """An empty rounds table (no numeric dtype) stacked with real rounds must not blank the totals."""
     visits, visit_patch, today, proposed = case

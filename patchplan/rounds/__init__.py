@@ -35,6 +35,10 @@ cut into parts and repaired (``decompose``). With ``deterministic=True`` (the de
 stops on work counts; ``time_limit_s`` is a safety cap for a whole (patch, day), and reaching it is
 reported in ``kpis["time_limit_reached"]``.
 
+The week (``week``): a provider's recurring calls are planned once as a template day and each day
+is derived from it, worked by the carers of a weekly rota (:func:`plan_week`);
+:func:`continuity` counts carers per person over the week.
+
 Tables
 ------
 ``rounds``: ``carer_id, day, order, visit_id, person_id, arrival, start, end, wait, travel_min,
@@ -71,10 +75,12 @@ from patchplan.rounds.results import (
     DayPlan,
     assemble,
     combine_results,
+    continuity,
     legs_geometry,
     unserved_table,
 )
 from patchplan.rounds.results import empty_plan as _empty_plan
+from patchplan.rounds.week import WeekResult, plan_week, plan_weeks, recurring_calls
 
 __all__ = [
     "REASON_CAPACITY",
@@ -86,11 +92,16 @@ __all__ = [
     "RETURN",
     "RoundsResult",
     "RoundsSettings",
+    "WeekResult",
     "combine_results",
     "compact_groups",
+    "continuity",
     "legs_geometry",
     "plan_many",
     "plan_rounds",
+    "plan_week",
+    "plan_weeks",
+    "recurring_calls",
 ]
 
 

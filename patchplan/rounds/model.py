@@ -111,6 +111,15 @@ class RoundsSettings:
     linked_search : days with double-ups or linked visits are planned by the linked-visit search
         (:mod:`patchplan.rounds.search`) when it is available; False keeps them on OR-Tools.
     linked_iterations : iterations of the linked-visit search for one (patch, day) (a work count).
+    week_template : :func:`~patchplan.rounds.plan_week` plans a provider's recurring calls once, as
+        a template day, and derives each day from it (recurring runs: the same round takes a
+        person's call every day). False plans every day on its own (the baseline it is measured
+        against).
+    recurring_min_share : a person's call (same window, duration, carers and skills) goes into the
+        template day when it runs on more than this share of the planned days; the others are
+        inserted day by day. Default 0: every call has its place in the template, and each day only
+        leaves out the calls it does not have, which measured closer to days planned apart than
+        inserting the calls that run on a few days (``benchmarks/bench_city_week.py``).
     """
 
     time_limit_s: float = 10.0
@@ -135,6 +144,8 @@ class RoundsSettings:
     branch_limit: int = 2_000_000
     linked_search: bool = True
     linked_iterations: int = 2_000
+    week_template: bool = True
+    recurring_min_share: float = 0.0
 
     def problems(self) -> list[str]:
         """Range problems of these settings, each naming its key (empty when valid)."""

@@ -288,3 +288,59 @@ def legs_geometry(result: RoundsResult, travel: dict[str, TravelTimes]) -> gpd.G
         a, b = Point(leg.from_x, leg.from_y), Point(leg.to_x, leg.to_y)
         geoms.append(LineString([a, b]) if a.equals(b) else travel[row["mode"]].path(a, b))
     return gpd.GeoDataFrame(result.rounds.copy(), geometry=geoms, crs="EPSG:27700")
+
+
+CONTINUITY_COLUMNS = [
+    "people", "carers_per_person_median", "carers_per_person_p90", "carers_per_person_mean",
+    "top2_share",
+]  # fmt: skip
+
+
+def continuity(rounds: pd.DataFrame, visit_group: pd.Series | None = None) -> pd.DataFrame:
+    """Continuity of carer over the rounds (a week), per group of people and in total.
+
+    For each person served: the distinct carers who visited them, and the share of their carer
+    visits (each carer of a double-up counts) made by their two most frequent carers.
+
+    Parameters
+    ----------
+    rounds : a rounds table (``ROUNDS_COLUMNS``) over the days to count (a week).
+    visit_group : ``visit_id`` → group (e.g. the lot of the person's home); a person's group is
+        that of their first visit. None: only the total.
+
+    Returns
+    -------
+    DataFrame indexed by group, plus ``"total"`` (all people): ``people``,
+    ``carers_per_person_median``, ``carers_per_person_p90`` (90th percentile, linear
+    interpolation), ``carers_per_person_mean``, ``top2_share`` (mean over people, 0–1).
+    """
+    stops = rounds[rounds["visit_id"] != RETURN]
+    pairs = stops.groupby(["person_id", "carer_id"]).size().rename("visits").reset_index()
+    pairs = pairs.sort_values(["person_id", "visits", "carer_id"], ascending=[True, False, True])
+    top2 = pairs[pairs.groupby("person_id").cumcount() < 2].groupby("person_id")["visits"].sum()
+    person = pd.DataFrame({
+        "carers": pairs.groupby("person_id").size(),
+        "top2_share": top2 / pairs.groupby("person_id")["visits"].sum(),
+    })  # fmt: skip
+    if visit_group is not None:
+        first = stops.sort_values(["day", "start", "visit_id"]).drop_duplicates("person_id")
+        person["group"] = first.set_index("person_id")["visit_id"].map(visit_group)
+
+    def figures(frame: pd.DataFrame) -> dict[str, float]:
+        c = frame["carers"].to_numpy(dtype=float)
+        return {
+            "people": float(len(frame)),
+            "carers_per_person_median": float(np.median(c)) if len(c) else float("nan"),
+            "carers_per_person_p90": float(np.percentile(c, 90)) if len(c) else float("nan"),
+            "carers_per_person_mean": float(c.mean()) if len(c) else float("nan"),
+            "top2_share": float(frame["top2_share"].mean()) if len(c) else float("nan"),
+        }
+
+    rows = {}
+    if visit_group is not None:
+        for group, frame in person.dropna(subset=["group"]).groupby("group"):
+            rows[group] = figures(frame)
+    rows["total"] = figures(person)
+    table = pd.DataFrame.from_dict(rows, orient="index", columns=CONTINUITY_COLUMNS)
+    table.index.name = "group"
+    return table
