@@ -266,6 +266,7 @@ def _repair(day: DayProblem, elig: Eligibility, parts: list[DayPlan], left: np.n
         if size + load[j] <= room:
             chosen.append(int(j))
             size += load[j]
+    chosen = _close_over_links(day, routes, ids, chosen, left)
     chosen_ids = set(ids[chosen])
     kept_visits = {vid for cid in chosen_ids for vid, _ in routes.get(cid, [])}
     vid = day.visits["visit_id"].astype(str)
@@ -279,6 +280,36 @@ def _repair(day: DayProblem, elig: Eligibility, parts: list[DayPlan], left: np.n
     repaired = solve(sub, settings, initial)
     rest = [_without(p, chosen_ids, kept_visits | set(vid.iloc[left])) for p in parts]
     return [*rest, repaired]
+
+
+def _close_over_links(day: DayProblem, routes: dict[str, list[tuple[str, int]]],
+                      ids: np.ndarray, chosen: list[int], left: np.ndarray) -> list[int]:  # fmt: skip
+    """``chosen`` plus every carer holding a copy or a linked visit of what the repair replans.
+
+    A double-up whose other copy, or a visit whose ``follows`` partner, stayed with a carer outside
+    the repair would be planned twice, or its gap would bind nothing; so those carers come too.
+    """
+    v = day.visits
+    partners: dict[str, set[str]] = {}
+    if "follows" in v.columns:
+        for vid, other in zip(v["visit_id"].astype(str), v["follows"], strict=True):
+            if isinstance(other, str) and other:
+                partners.setdefault(vid, set()).add(other)
+                partners.setdefault(other, set()).add(vid)
+    holders: dict[str, set[str]] = {}
+    for cid, route in routes.items():
+        for vid, _ in route:
+            holders.setdefault(vid, set()).add(cid)
+    position = {cid: j for j, cid in enumerate(ids)}
+    out = list(chosen)
+    todo = {str(x) for x in v["visit_id"].iloc[left]}
+    while True:
+        visits = todo | {vid for j in out for vid, _ in routes.get(str(ids[j]), [])}
+        visits |= {p for vid in visits for p in partners.get(vid, ())}
+        extra = {position[c] for vid in visits for c in holders.get(vid, ())} - set(out)
+        if not extra:
+            return out
+        out.extend(sorted(extra))
 
 
 def _without(plan: DayPlan, carers: set[str], visits: set[str]) -> DayPlan:
