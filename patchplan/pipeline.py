@@ -777,7 +777,6 @@ def run(
          rounds.continuity(proposed.rounds, visit_patch).add_prefix("proposed_")], axis=1,
     )  # fmt: skip
     continuity.index.name = "patch_id"
-    summary = summarise(design, walking, savings_table, proposed_providers, continuity)
     names = patches.lot_names(place_hours(blocks, design.layout, block_demand, inputs))
     patch_of_provider = proposed_providers.set_index("provider_id")["patch_id"]
     summary = summarise(

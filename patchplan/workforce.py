@@ -146,6 +146,7 @@ def _shift_problem(i: int, start: int, end: int) -> str | None:
 
 
 _CARER_ID = re.compile(r"^(?P<provider>.+)-s(?P<shift>\d+)-(?P<number>\d+)$")
+_RELIEF_ID = re.compile(r"^(?P<provider>.+)-R(?P<number>\d+)$")
 
 
 def carer_id(provider_id: str, shift: int, number: int) -> str:
@@ -155,8 +156,9 @@ def carer_id(provider_id: str, shift: int, number: int) -> str:
 
 
 def provider_of(carer: str) -> str:
-    """The provider id in a carer id made by :func:`carer_id` ("" for any other id)."""
-    match = _CARER_ID.match(str(carer))
+    """The provider id in a carer id made by :func:`carer_id` or a relief carer's id from
+    :func:`rota` ("" for any other id)."""
+    match = _CARER_ID.match(str(carer)) or _RELIEF_ID.match(str(carer))
     return match["provider"] if match else ""
 
 

@@ -43,6 +43,7 @@ def demo_scenario():
     return Scenario.example("demo").replace(
         demand={"people": 120, "hours_week": 1872.0},
         rounds={"time_limit_s": 120.0, "solution_limit": 400, "seed_iterations": 500},
+        outputs={"maps_dir": ""},  # the default layout: published maps beside the report
     )
 
 

@@ -19,7 +19,7 @@ def test_embedded_demo_scenario_loads_with_every_stage_configured():
     assert scenario.inputs.source == "town"
     assert scenario.study.synthetic is True
     assert scenario.patches.k == 3
-    assert scenario.rounds.time_limit_s == 10.0
+    assert scenario.rounds.time_limit_s == 60.0
     assert scenario.savings.hourly_cost_gbp == 21.0
 
 
