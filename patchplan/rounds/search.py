@@ -382,7 +382,7 @@ class SearchParams:
     blink: float = 0.01
     start_temperature: float = 0.05
     end_temperature: float = 0.002
-    candidate_places: int = 4
+    candidate_places: int = 2
     construction: int = 0
     segment: int = 100
     reaction: float = 0.2
@@ -496,29 +496,34 @@ def _partner_on_route(d: Data, s: State, t: int, v: int) -> bool:
 
 
 @njit(cache=True)
-def _quick_places(d: Data, s: State, w: Work, t: int, v: int, blink: float, n_c: int) -> int:
+def _quick_places(
+    d: Data, s: State, w: Work, t: int, v: int, blink: float, n_c: int, bound: float
+) -> int:
     """Price task ``t`` at every place of route ``v`` where O(1) pricing can.
 
     Exact prices go to ``w.route_cost[v]``/``w.route_after[v]``; places needing propagation are
-    appended to the candidate buffer from ``n_c`` on; returns the new buffer length.
+    appended to the candidate buffer from ``n_c`` on; returns the new buffer length. A place whose
+    travel alone reaches ``bound`` (or the route's best so far) is skipped: it cannot matter.
     """
     w.route_cost[v] = np.inf
     w.route_after[v] = -2
     if not d.allowed[t, v] or _partner_on_route(d, s, t, v):
         return n_c
+    fixed = d.carer_cost[t, v] - d.unserved[t] + (d.fixed[v] if s.n_served[v] == 0 else 0.0)
     after = -1
     while True:
         if blink <= 0.0 or np.random.random() >= blink:
-            status, c = ks.quick_insertion(d, s, t, v, after)
-            if status == ks.EXACT:
-                if c < w.route_cost[v]:
-                    w.route_cost[v] = c
-                    w.route_after[v] = after
-            elif status == ks.NEEDS_PROPAGATION:
-                w.cand_v[n_c] = v
-                w.cand_after[n_c] = after
-                w.cand_lb[n_c] = c
-                n_c += 1
+            if fixed + ks.travel_delta(d, s, t, v, after) < min(bound, w.route_cost[v]):
+                status, c = ks.quick_insertion(d, s, t, v, after)
+                if status == ks.EXACT:
+                    if c < w.route_cost[v]:
+                        w.route_cost[v] = c
+                        w.route_after[v] = after
+                elif status == ks.NEEDS_PROPAGATION:
+                    w.cand_v[n_c] = v
+                    w.cand_after[n_c] = after
+                    w.cand_lb[n_c] = c
+                    n_c += 1
         nxt = s.first[v] if after < 0 else s.succ[after]
         if nxt < 0:
             break
@@ -529,7 +534,7 @@ def _quick_places(d: Data, s: State, w: Work, t: int, v: int, blink: float, n_c:
 @njit(cache=True)
 def _kth_smallest(a: np.ndarray, k: int) -> float:
     if k >= len(a):
-        return a.max()
+        return np.inf
     return np.partition(a, k - 1)[k - 1]
 
 
@@ -567,8 +572,20 @@ def scan_task(d: Data, s: State, w: Work, t: int, blink: float, k_best: int) -> 
     (other routes' entries may stay too high). Returns the best price (inf if none).
     """
     n_c = 0
-    for v in range(d.n_carers):
-        n_c = _quick_places(d, s, w, t, v, blink, n_c)
+    w.route_cost[:] = np.inf
+    # begin with the route of the nearest served neighbour: a good price early prunes the rest
+    first = 0
+    for k in range(min(3, w.nbr.shape[1])):
+        r = s.route_of[w.nbr[t, k]]
+        if r >= 0 and d.allowed[t, r]:
+            first = r
+            break
+    bound = np.inf
+    for i in range(d.n_carers):
+        v = (first + i) % d.n_carers
+        n_c = _quick_places(d, s, w, t, v, blink, n_c, bound)
+        if i + 1 >= k_best:
+            bound = _kth_smallest(w.route_cost, k_best) if k_best > 1 else min(bound, w.route_cost[v])
     _exact_places(d, s, w, t, n_c, k_best)
     return w.route_cost.min()
 
@@ -577,7 +594,7 @@ def scan_task(d: Data, s: State, w: Work, t: int, blink: float, k_best: int) -> 
 def scan_route(d: Data, s: State, w: Work, t: int, v: int, bound: float) -> float:
     """Best price of task ``t`` in route ``v`` when below ``bound`` (else some price >= it),
     into ``w.route_cost[v]``/``w.route_after[v]``."""
-    n_c = _quick_places(d, s, w, t, v, 0.0, 0)
+    n_c = _quick_places(d, s, w, t, v, 0.0, 0, bound)
     _exact_places(d, s, w, t, n_c, d.n_carers, bound)
     return w.route_cost[v]
 
