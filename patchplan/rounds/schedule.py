@@ -680,7 +680,7 @@ def travel_delta(d: Data, s: State, t: int, v: int, after: int) -> float:
 
 
 @njit(cache=True)
-def _static_cost(d: Data, s: State, n: int, v: int, after: int) -> float:
+def static_cost(d: Data, s: State, n: int, v: int, after: int) -> float:
     """Cost of node ``n`` at a place that does not depend on times (travel, carer, unserved)."""
     if n >= d.n_tasks:
         return 0.0
@@ -713,7 +713,7 @@ def place(d: Data, s: State, n: int, v: int, after: int) -> tuple[bool, float, i
     Returns (feasible, cost delta, log mark). The caller either keeps the change
     (:func:`settle`) or undoes it (:func:`unplace`).
     """
-    static = _static_cost(d, s, n, v, after)
+    static = static_cost(d, s, n, v, after)
     mark = log_mark(s)
     p_break = after >= d.n_tasks
     link(d, s, n, v, after)
@@ -830,18 +830,20 @@ def insertion_cost(d: Data, s: State, n: int, v: int, after: int) -> float:
 
 
 @njit(cache=True)
-def quick_insertion(d: Data, s: State, t: int, v: int, after: int) -> tuple[int, float]:
+def quick_insertion(
+    d: Data, s: State, t: int, v: int, after: int, static: float
+) -> tuple[int, float]:
     """Price task ``t`` after ``after`` in route ``v`` without touching the plan, when possible.
 
     Returns ``(EXACT, cost)``, ``(INFEASIBLE, inf)`` or ``(NEEDS_PROPAGATION, lower bound)``.
     Exact when the new task raises no linked partner and the rise it causes at its successor is
     within the successor's free slack (nothing downstream changes cost or moves a partner).
-    Infeasible when its own window or the successor's hard slack is broken.
+    Infeasible when its own window or the successor's hard slack is broken. ``static`` is the
+    part of the price that does not depend on times (:func:`static_cost`).
     """
     n_tasks = d.n_tasks
     m = d.mode[v]
     lt = d.loc[t]
-    static = _static_cost(d, s, t, v, after)
     nxt = s.succ[after] if after >= 0 else s.first[v]
     if after >= n_tasks:
         return NEEDS_PROPAGATION, static
