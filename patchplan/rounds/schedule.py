@@ -46,6 +46,10 @@ N_COST = 6
 # quick_insertion outcomes
 EXACT, INFEASIBLE, NEEDS_PROPAGATION = 0, 1, 2
 
+NO_NODE = np.int64(-1)
+"""'No node' / 'before the first node'. Typed int64 on purpose: numba compiles a separate copy of
+a function for every literal integer it is called with, so jitted code passes typed constants."""
+
 
 class DataArrays(NamedTuple):
     """Static arrays of one problem, laid out for the kernel (see :func:`make_data`).
@@ -430,7 +434,7 @@ def full_schedule(d: Data, s: State) -> bool:
         while n >= 0:
             s.start[n] = route_bound(d, s, n)
             n = s.succ[n]
-    head, size = 0, 0
+    head, size = np.int64(0), np.int64(0)
     for a in range(d.n_tasks):
         s.rises[a] = 0
         if s.route_of[a] >= 0 and d.out_ptr[a] < d.out_ptr[a + 1]:
@@ -609,7 +613,7 @@ def propagate(d: Data, s: State, origin: int) -> bool:
     Returns False on a broken window or a positive cycle: before ``origin`` was placed the plan
     had a schedule, so any rise coming back to ``origin`` goes round a cycle.
     """
-    head, size = 0, 0
+    head, size = np.int64(0), np.int64(0)
     size = _push(s, origin, head, size)
     ok = True
     pops = 0

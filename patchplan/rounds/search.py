@@ -521,7 +521,7 @@ def _quick_places(
         if s.route_of[d.in_from[k]] >= 0:
             e_t = max(e_t, s.start[d.in_from[k]] + d.in_w[k])
     priced = 0
-    after = -1
+    after = ks.NO_NODE
     while True:
         nxt = s.first[v] if after < 0 else s.succ[after]
         limit = min(bound, w.route_cost[v])
@@ -574,14 +574,29 @@ EXACT_WORK = 20
 
 @njit(cache=True)
 def _kth_smallest(a: np.ndarray, k: int) -> float:
+    """The ``k``-th smallest value of ``a`` (inf when ``a`` is shorter); ``k`` is small."""
     if k >= len(a):
         return np.inf
-    return np.partition(a, k - 1)[k - 1]
+    below = -np.inf  # the (j-1)-th smallest, with its multiplicity used up
+    value = np.inf
+    taken = 0
+    while taken < k:
+        value = np.inf
+        for x in a:
+            if below < x < value:
+                value = x
+        count = 0
+        for x in a:
+            if x == value:
+                count += 1
+        taken += max(count, 1)
+        below = value
+    return value
 
 
 @njit(cache=True)
 def _exact_places(
-    d: Data, s: State, w: Work, t: int, n_c: int, k_best: int, bound: float = np.inf
+    d: Data, s: State, w: Work, t: int, n_c: int, k_best: int, bound: float
 ) -> None:
     """Price the buffered places exactly, cheapest lower bound first, while the bound can still
     improve its route's price, enter the ``k_best`` best route prices and beat ``bound``."""
@@ -613,7 +628,7 @@ def scan_task(d: Data, s: State, w: Work, t: int, blink: float, k_best: int) -> 
     exactly in order of their lower bound while it can still enter the ``k_best`` best routes
     (other routes' entries may stay too high). Returns the best price (inf if none).
     """
-    n_c = 0
+    n_c = np.int64(0)
     w.route_cost[:] = np.inf
     # begin with the route of the nearest served neighbour: a good price early prunes the rest
     first = 0
@@ -628,7 +643,7 @@ def scan_task(d: Data, s: State, w: Work, t: int, blink: float, k_best: int) -> 
         n_c = _quick_places(d, s, w, t, v, blink, n_c, bound)
         if i + 1 >= k_best:
             bound = _kth_smallest(w.route_cost, k_best) if k_best > 1 else min(bound, w.route_cost[v])
-    _exact_places(d, s, w, t, n_c, k_best)
+    _exact_places(d, s, w, t, n_c, k_best, np.inf)
     return w.route_cost.min()
 
 
@@ -636,7 +651,7 @@ def scan_task(d: Data, s: State, w: Work, t: int, blink: float, k_best: int) -> 
 def scan_route(d: Data, s: State, w: Work, t: int, v: int, bound: float) -> float:
     """Best price of task ``t`` in route ``v`` when below ``bound`` (else some price >= it),
     into ``w.route_cost[v]``/``w.route_after[v]``."""
-    n_c = _quick_places(d, s, w, t, v, 0.0, 0, bound)
+    n_c = _quick_places(d, s, w, t, v, 0.0, np.int64(0), bound)
     _exact_places(d, s, w, t, n_c, d.n_carers, bound)
     return w.route_cost[v]
 
@@ -679,7 +694,7 @@ def best_unit_insertion(d: Data, s: State, w: Work, g: int, blink: float, n_cand
     size = hi - lo
     if size == 1:
         t = d.group_task[lo]
-        c = scan_task(d, s, w, t, blink, 1)
+        c = scan_task(d, s, w, t, blink, np.int64(1))
         w.unit_route_cost[:] = w.route_cost
         v = _best_route(w)
         if v < 0:
@@ -700,15 +715,15 @@ def best_unit_insertion(d: Data, s: State, w: Work, g: int, blink: float, n_cand
         for v in routes:
             if not np.isfinite(lead_cost[v]):
                 break
-            if not _trial_insert(d, s, w, 0, t, v, lead_after[v]):
+            if not _trial_insert(d, s, w, np.int64(0), t, v, lead_after[v]):
                 continue
-            depth = 1
+            depth = np.int64(1)
             ok = True
             for j in range(lo, hi):
                 o = d.group_task[j]
                 if o == t:
                     continue
-                scan_task(d, s, w, o, blink, 1)
+                scan_task(d, s, w, o, blink, np.int64(1))
                 u = _best_route(w)
                 if u < 0 or not _trial_insert(d, s, w, depth, o, u, w.route_after[u]):
                     ok = False
@@ -753,8 +768,8 @@ def insert_breaks(d: Data, s: State) -> bool:
         b = d.n_tasks + v
         if not d.has_break[v] or s.route_of[b] >= 0:
             continue
-        best, best_after = np.inf, -2
-        after = -1
+        best, best_after = np.inf, np.int64(-2)
+        after = ks.NO_NODE
         while True:
             c = ks.insertion_cost(d, s, b, v, after)
             if c < best:
@@ -837,7 +852,7 @@ def _price_simple(
     """
     v1, v2 = top_v[0], top_v[1]
     if v1 < 0 or seen[v1] != s.version[v1] or (v2 >= 0 and seen[v2] != s.version[v2]):
-        scan_task(d, s, w, t, 0.0, 2)
+        scan_task(d, s, w, t, 0.0, np.int64(2))
         top_v[:] = -1
         top_c[:] = np.inf
         for v in range(d.n_carers):
@@ -1057,7 +1072,10 @@ def remove_related(d: Data, s: State, w: Work, q: int) -> None:
     seed = served[np.random.randint(n)]
     m = d.mode[0]
     tt = d.travel_time[m]
-    span = max(1.0, np.nanmax(starts) - np.nanmin(starts))
+    lo, hi = np.inf, -np.inf
+    for x in served:
+        lo, hi = min(lo, starts[x]), max(hi, starts[x])
+    span = max(1.0, hi - lo)
     reach = 1.0
     for i in range(n):
         x = tt[d.loc[seed], d.loc[served[i]]]
