@@ -163,7 +163,11 @@ def check_plan(p: SyncProblem, routes, start, break_start) -> tuple[float, list[
                 bad.append(f"task {t} on carer {v} not allowed")
             if not (p.earliest[t] - TOL <= start[t] <= p.latest[t] + TOL):
                 bad.append(f"task {t} starts {start[t]} outside its window")
-            if i and start[t] < start[route[i - 1]] + p.duration[route[i - 1]] + tt[loc[i], loc[i + 1]] - TOL:
+            if (
+                i
+                and start[t]
+                < start[route[i - 1]] + p.duration[route[i - 1]] + tt[loc[i], loc[i + 1]] - TOL
+            ):
                 bad.append(f"task {t} starts before the carer can arrive")
             cost += p.task_carer_cost[t, v]
             late = max(0.0, start[t] - p.due[t])
@@ -264,9 +268,7 @@ def precedence_case() -> SyncProblem:
 def double_up_case() -> SyncProblem:
     """A split-skill double-up (task 0 needs carer 0's skill, task 1 carer 1's or 2's), a
     medication visit 40–60 after it (task 2, carer 2 only), and two singles; three carers."""
-    allowed = np.array(
-        [[1, 0, 0], [0, 1, 1], [0, 0, 1], [1, 1, 1], [1, 1, 0]], dtype=bool
-    )
+    allowed = np.array([[1, 0, 0], [0, 1, 1], [0, 0, 1], [1, 1, 1], [1, 1, 0]], dtype=bool)
     return make_problem(
         xy=[(0, 0), (10, 10), (11, 12), (-5, 10), (8, -6), (-10, -3)],
         earliest=[20, 0, 0, 0, 0],
@@ -442,7 +444,9 @@ def test_hhcrsp_checker_reproduces_published_route_files(shared_benchmarks):
         n, k, _ = path.stem.split("-")[1:]
         if f"{n}_{k}" not in stems:
             continue
-        inst = read_instance(shared_benchmarks / "hhcrsp" / "instances" / f"{stems[f'{n}_{k}']}.txt")
+        inst = read_instance(
+            shared_benchmarks / "hhcrsp" / "instances" / f"{stems[f'{n}_{k}']}.txt"
+        )
         routes, header = read_route_file(Path(path))
         score = check(inst, routes)
         assert score.valid, (path.name, score.problems)

@@ -22,15 +22,16 @@ Two evaluations share these rules:
 * :func:`insertion_cost` prices one node inserted at one place. Insertions only *raise* starts
   (given the triangle inequality), so a worklist propagates the rise from the new node, with an
   undo log; a rise reaching the new node again is a positive cycle. Most candidate places are
-  settled in O(1) by :func:`quick_insertion` with per-node slacks (how far a start may slip
-  before a hard rule breaks, and before any cost or linked visit is touched).
+  settled without touching the plan by :func:`quick_insertion`: per-node slacks (how far a start
+  may slip before a hard rule breaks, and before any cost or linked visit is touched) and waits,
+  walked down the route while no linked visit has to move.
 
 All times and costs are float64 in the problem's own units.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 from numba import njit, types
@@ -46,9 +47,19 @@ N_COST = 6
 # quick_insertion outcomes
 EXACT, INFEASIBLE, NEEDS_PROPAGATION = 0, 1, 2
 
-NO_NODE = np.int64(-1)
-"""'No node' / 'before the first node'. Typed int64 on purpose: numba compiles a separate copy of
-a function for every literal integer it is called with, so jitted code passes typed constants."""
+
+def _int64(x: int) -> int:
+    """``x`` as a numba ``int64``, not a literal.
+
+    numba compiles a separate copy of a jitted function for every literal integer it is called
+    with from jitted code (each copy compiling its callees again), so jitted code passes these
+    typed constants instead of ``0``, ``1``, ``-1``.
+    """
+    return np.int64(x)  # type: ignore[return-value]  # an int to the type checker
+
+
+NO_NODE, ZERO, ONE, TWO = _int64(-1), _int64(0), _int64(1), _int64(2)
+"""``NO_NODE``: no node, or 'before the first node' of a route."""
 
 
 class DataArrays(NamedTuple):
@@ -140,20 +151,24 @@ class _StateType(types.StructRef):
         return tuple((name, types.unliteral(typ)) for name, typ in fields)
 
 
-class Data(structref.StructRefProxy):
-    """Kernel handle on :class:`DataArrays` (same memory).
+if TYPE_CHECKING:
+    # a handle has exactly the fields of its tuple: type-check kernel code against those
+    Data = DataArrays
+    State = StateArrays
+else:
 
-    numba passes a structref by pointer; a named tuple of 30 arrays would be copied field by field
-    into every call, which made the kernel 30 times slower.
-    """
+    class Data(structref.StructRefProxy):
+        """Kernel handle on :class:`DataArrays` (same memory).
 
+        numba passes a structref by pointer; a named tuple of 30 arrays would be copied field by
+        field into every call, which made the kernel 30 times slower.
+        """
 
-class State(structref.StructRefProxy):
-    """Kernel handle on :class:`StateArrays` (same memory)."""
+    class State(structref.StructRefProxy):
+        """Kernel handle on :class:`StateArrays` (same memory)."""
 
-
-structref.define_proxy(Data, _DataType, DataArrays._fields)
-structref.define_proxy(State, _StateType, StateArrays._fields)
+    structref.define_proxy(Data, _DataType, DataArrays._fields)
+    structref.define_proxy(State, _StateType, StateArrays._fields)
 
 
 def _csr(n: int, src: np.ndarray, dst: np.ndarray, w: np.ndarray):
@@ -434,7 +449,7 @@ def full_schedule(d: Data, s: State) -> bool:
         while n >= 0:
             s.start[n] = route_bound(d, s, n)
             n = s.succ[n]
-    head, size = np.int64(0), np.int64(0)
+    head, size = ZERO, ZERO
     for a in range(d.n_tasks):
         s.rises[a] = 0
         if s.route_of[a] >= 0 and d.out_ptr[a] < d.out_ptr[a + 1]:
@@ -613,7 +628,7 @@ def propagate(d: Data, s: State, origin: int) -> bool:
     Returns False on a broken window or a positive cycle: before ``origin`` was placed the plan
     had a schedule, so any rise coming back to ``origin`` goes round a cycle.
     """
-    head, size = np.int64(0), np.int64(0)
+    head, size = ZERO, ZERO
     size = _push(s, origin, head, size)
     ok = True
     pops = 0
@@ -721,10 +736,9 @@ def place(d: Data, s: State, n: int, v: int, after: int) -> tuple[bool, float, i
     mark = log_mark(s)
     p_break = after >= d.n_tasks
     link(d, s, n, v, after)
-    if p_break:
-        # a break that was taken after returning is now taken mid-round: start it afresh
-        if not _raise(s, after, route_bound(d, s, after)):
-            return False, np.inf, mark
+    # a break that was taken after returning is now taken mid-round: start it afresh
+    if p_break and not _raise(s, after, route_bound(d, s, after)):
+        return False, np.inf, mark
     start = route_bound(d, s, n)
     if n < d.n_tasks:
         for k in range(d.in_ptr[n], d.in_ptr[n + 1]):

@@ -13,16 +13,20 @@ Method
   form a unit that is removed and inserted as a whole: the first task at one of its best few
   places, each further task at its best place given the first, the schedule propagated exactly
   in between (so a double-up's two carers and a precedence gap are priced jointly).
-* **Construction.** Regret-2 insertion of every unit into empty routes.
+* **Construction.** Greedy insertion of every unit, in random order, into empty routes (regret-2
+  from empty routes was both slower and worse on the HHCRSP instances: with every route empty the
+  regrets say little).
 * **Improvement.** Adaptive large-neighbourhood search: each iteration removes a few units
-  (random, strings of neighbouring visits from several routes, related by place and time, worst
-  placed, a whole route, linked units near a seed) and reinserts them greedily in one of several
-  orders (with "blinks": a place is skipped with a small probability) or by regret-2; the new plan
-  is accepted by simulated annealing. Operators are chosen by roulette on weights that adapt to
-  their success.
-* **Pricing an insertion** is O(1) for most places (route slacks, :func:`schedule.quick_insertion`);
-  the rest are priced exactly by propagating the rise, cheapest lower bound first, stopping once
-  the bound exceeds the best exact price found.
+  (random, strings of neighbouring visits from several routes as in SISR, related by place and
+  time, worst placed, whole routes, linked units near a seed) and reinserts them greedily in one of
+  three orders (with "blinks": a place is skipped with a small probability) or by regret-2; the
+  new plan is accepted by simulated annealing, with temperatures relative to the best plan's cost
+  per task. Operators are chosen by roulette on weights that follow their success per unit of
+  work (places priced), so a dear operator must earn its cost.
+* **Pricing an insertion.** Most places are priced in O(1) (:func:`schedule.quick_insertion`:
+  slacks, and a walk down the route while no linked visit moves); bounds from the times alone and
+  from travel skip most of the rest without a travel lookup; the remaining places are priced
+  exactly by propagating the rise, cheapest lower bound first, while the bound can still win.
 
 Stop rules are small objects (:class:`MaxIterations`, :class:`MaxRuntime`, :class:`NoImprovement`,
 combined with :class:`AnyOf`). Given the seed the result is the same on every run when the stop is
@@ -33,7 +37,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 from numba import njit, types
@@ -277,8 +281,8 @@ class AnyOf(StoppingCriterion):
 
     def fraction(self, progress: Progress) -> float | None:
         for counted in (True, False):
-            found = [c.fraction(progress) for c in self.criteria if c.work_count == counted]
-            found = [f for f in found if f is not None]
+            rules = [c for c in self.criteria if c.work_count == counted]
+            found = [f for c in rules if (f := c.fraction(progress)) is not None]
             if found:
                 return max(found)
         return None
@@ -369,8 +373,8 @@ class SearchParams:
     start_temperature, end_temperature : annealing temperature as a share of the best plan's
         average cost per served task (unserved costs aside), at the start and at the end.
     candidate_places : first-task places tried when inserting a unit of linked tasks.
-    construction : first plan by regret-2 insertion (-1) or greedy insertion in the order of
-        ``REPAIR[construction]``.
+    construction : first plan by greedy insertion in the order of ``REPAIR[construction]``
+        (0, 1, 2), or by regret-2 insertion (-1).
     segment : iterations between adaptive weight updates.
     reaction : weight of the last segment's scores in the new weights.
     scores : reward of an operator pair for a new best, a better current, an accepted plan.
@@ -430,11 +434,14 @@ class _WorkType(types.StructRef):
         return tuple((name, types.unliteral(typ)) for name, typ in fields)
 
 
-class Work(structref.StructRefProxy):
-    """Kernel handle on :class:`WorkArrays` (same memory)."""
+if TYPE_CHECKING:
+    Work = WorkArrays  # the handle has exactly the tuple's fields
+else:
 
+    class Work(structref.StructRefProxy):
+        """Kernel handle on :class:`WorkArrays` (same memory)."""
 
-structref.define_proxy(Work, _WorkType, WorkArrays._fields)
+    structref.define_proxy(Work, _WorkType, WorkArrays._fields)
 
 
 def _make_work(d: DataArrays, n_neighbours: int = 40) -> tuple[WorkArrays, Work]:
@@ -492,7 +499,8 @@ def _make_work(d: DataArrays, n_neighbours: int = 40) -> tuple[WorkArrays, Work]
 
 @njit(cache=True)
 def _partner_on_route(d: Data, s: State, t: int, v: int) -> bool:
-    for k in range(d.other_ptr[t], d.other_ptr[t + 1]):
+    """A task that must be on another carer than ``t`` is already on route ``v``."""
+    for k in range(d.other_ptr[t], d.other_ptr[t + 1]):  # noqa: SIM110 (no generators in numba)
         if s.route_of[d.other_to[k]] == v:
             return True
     return False
@@ -595,9 +603,7 @@ def _kth_smallest(a: np.ndarray, k: int) -> float:
 
 
 @njit(cache=True)
-def _exact_places(
-    d: Data, s: State, w: Work, t: int, n_c: int, k_best: int, bound: float
-) -> None:
+def _exact_places(d: Data, s: State, w: Work, t: int, n_c: int, k_best: int, bound: float) -> None:
     """Price the buffered places exactly, cheapest lower bound first, while the bound can still
     improve its route's price, enter the ``k_best`` best route prices and beat ``bound``."""
     if n_c == 0:
@@ -628,7 +634,7 @@ def scan_task(d: Data, s: State, w: Work, t: int, blink: float, k_best: int) -> 
     exactly in order of their lower bound while it can still enter the ``k_best`` best routes
     (other routes' entries may stay too high). Returns the best price (inf if none).
     """
-    n_c = np.int64(0)
+    n_c = ks.ZERO
     w.route_cost[:] = np.inf
     # begin with the route of the nearest served neighbour: a good price early prunes the rest
     first = 0
@@ -642,7 +648,9 @@ def scan_task(d: Data, s: State, w: Work, t: int, blink: float, k_best: int) -> 
         v = (first + i) % d.n_carers
         n_c = _quick_places(d, s, w, t, v, blink, n_c, bound)
         if i + 1 >= k_best:
-            bound = _kth_smallest(w.route_cost, k_best) if k_best > 1 else min(bound, w.route_cost[v])
+            bound = (
+                _kth_smallest(w.route_cost, k_best) if k_best > 1 else min(bound, w.route_cost[v])
+            )
     _exact_places(d, s, w, t, n_c, k_best, np.inf)
     return w.route_cost.min()
 
@@ -651,14 +659,15 @@ def scan_task(d: Data, s: State, w: Work, t: int, blink: float, k_best: int) -> 
 def scan_route(d: Data, s: State, w: Work, t: int, v: int, bound: float) -> float:
     """Best price of task ``t`` in route ``v`` when below ``bound`` (else some price >= it),
     into ``w.route_cost[v]``/``w.route_after[v]``."""
-    n_c = _quick_places(d, s, w, t, v, 0.0, np.int64(0), bound)
+    n_c = _quick_places(d, s, w, t, v, 0.0, ks.ZERO, bound)
     _exact_places(d, s, w, t, n_c, d.n_carers, bound)
     return w.route_cost[v]
 
 
 @njit(cache=True)
 def _best_route(w: Work) -> int:
-    v = np.argmin(w.route_cost)
+    """The route of the cheapest price scanned, -1 if none is finite."""
+    v = int(np.argmin(w.route_cost))
     return v if np.isfinite(w.route_cost[v]) else -1
 
 
@@ -694,7 +703,7 @@ def best_unit_insertion(d: Data, s: State, w: Work, g: int, blink: float, n_cand
     size = hi - lo
     if size == 1:
         t = d.group_task[lo]
-        c = scan_task(d, s, w, t, blink, np.int64(1))
+        c = scan_task(d, s, w, t, blink, ks.ONE)
         w.unit_route_cost[:] = w.route_cost
         v = _best_route(w)
         if v < 0:
@@ -715,15 +724,15 @@ def best_unit_insertion(d: Data, s: State, w: Work, g: int, blink: float, n_cand
         for v in routes:
             if not np.isfinite(lead_cost[v]):
                 break
-            if not _trial_insert(d, s, w, np.int64(0), t, v, lead_after[v]):
+            if not _trial_insert(d, s, w, ks.ZERO, t, v, lead_after[v]):
                 continue
-            depth = np.int64(1)
+            depth = ks.ONE
             ok = True
             for j in range(lo, hi):
                 o = d.group_task[j]
                 if o == t:
                     continue
-                scan_task(d, s, w, o, blink, np.int64(1))
+                scan_task(d, s, w, o, blink, ks.ONE)
                 u = _best_route(w)
                 if u < 0 or not _trial_insert(d, s, w, depth, o, u, w.route_after[u]):
                     ok = False
@@ -768,7 +777,7 @@ def insert_breaks(d: Data, s: State) -> bool:
         b = d.n_tasks + v
         if not d.has_break[v] or s.route_of[b] >= 0:
             continue
-        best, best_after = np.inf, np.int64(-2)
+        best, best_after = np.inf, ks.NO_NODE - 1
         after = ks.NO_NODE
         while True:
             c = ks.insertion_cost(d, s, b, v, after)
@@ -841,7 +850,13 @@ def _is_simple(d: Data, t: int) -> bool:
 
 @njit(cache=True)
 def _price_simple(
-    d: Data, s: State, w: Work, t: int, seen: np.ndarray, top_v: np.ndarray, top_c: np.ndarray,
+    d: Data,
+    s: State,
+    w: Work,
+    t: int,
+    seen: np.ndarray,
+    top_v: np.ndarray,
+    top_c: np.ndarray,
     top_after: np.ndarray,
 ) -> None:
     """Best and second-best route prices of a lone unlinked task, kept current incrementally.
@@ -852,7 +867,7 @@ def _price_simple(
     """
     v1, v2 = top_v[0], top_v[1]
     if v1 < 0 or seen[v1] != s.version[v1] or (v2 >= 0 and seen[v2] != s.version[v2]):
-        scan_task(d, s, w, t, 0.0, np.int64(2))
+        scan_task(d, s, w, t, 0.0, ks.TWO)
         top_v[:] = -1
         top_c[:] = np.inf
         for v in range(d.n_carers):
@@ -1022,7 +1037,6 @@ def remove_strings(d: Data, s: State, w: Work, q: int) -> None:
     max_len = min(10.0, avg)
     max_strings = int(4.0 * q / (1.0 + max_len)) + 1
     n_strings = np.random.randint(1, max_strings + 1)
-    w.counters[2] += 0  # same stamp for units
     done_routes = np.zeros(d.n_carers, dtype=np.bool_)
     removed = 0
     strings = 0
@@ -1068,7 +1082,7 @@ def remove_related(d: Data, s: State, w: Work, q: int) -> None:
     if n == 0:
         return
     served = w.scratch_i[:n].copy()
-    starts = s.start[:d.n_tasks].copy()
+    starts = s.start[: d.n_tasks].copy()
     seed = served[np.random.randint(n)]
     m = d.mode[0]
     tt = d.travel_time[m]
@@ -1411,7 +1425,9 @@ def solve(
         f1 = min(1.0, frac + _fraction_step(stop, progress, n_iter))
         # temperatures follow the best plan's cost per task, so they scale with the problem
         served = max(1, int((best_a.route_of[: da.n_tasks] >= 0).sum()))
-        per_task = max(float(ks.total_cost(d, best)) - float(best_a.cost[ks.UNSERVED]), 1e-9) / served
+        per_task = (
+            max(float(ks.total_cost(d, best)) - float(best_a.cost[ks.UNSERVED]), 1e-9) / served
+        )
         t_hi = params.start_temperature * per_task
         t_lo = params.end_temperature * per_task
         run_iterations(
@@ -1487,7 +1503,9 @@ def _load_routes(da: DataArrays, d: Data, s: State, routes: list[np.ndarray]) ->
     return bool(ks.full_schedule(d, s))
 
 
-def _solution(da: DataArrays, d: Data, sa: StateArrays, s: State, stats: SearchStats) -> SyncSolution:
+def _solution(
+    da: DataArrays, d: Data, sa: StateArrays, s: State, stats: SearchStats
+) -> SyncSolution:
     ok = bool(ks.full_schedule(d, s))
     routes = []
     for v in range(da.n_carers):
@@ -1531,4 +1549,3 @@ def evaluate_routes(problem: SyncProblem, routes: list[np.ndarray]) -> SyncSolut
         return None
     stats = SearchStats(0, 0, 0.0, float(ks.total_cost(d, s)))
     return _solution(da, d, sa, s, stats)
-
