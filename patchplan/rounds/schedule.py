@@ -488,12 +488,19 @@ def full_schedule(d: Data, s: State) -> bool:
 
 @njit(cache=True)
 def _sum_costs(d: Data, s: State) -> bool:
-    """Fill ``s.cost`` from the schedule; False if a window, shift, span or break rule breaks."""
+    """Fill ``s.cost`` from the schedule; False if a window, shift, span, break or 'together'
+    rule breaks."""
     s.cost[:] = 0.0
     ok = True
     for t in range(d.n_tasks):
         if s.route_of[t] < 0:
             s.cost[UNSERVED] += d.unserved[t]
+    for g in range(len(d.group_ptr) - 1):  # 'together' units: all served or none
+        served = 0
+        for i in range(d.group_ptr[g], d.group_ptr[g + 1]):
+            served += s.route_of[d.group_task[i]] >= 0
+        if 0 < served < d.group_ptr[g + 1] - d.group_ptr[g]:
+            ok = False
     for v in range(d.n_carers):
         if s.n_served[v] == 0:
             continue

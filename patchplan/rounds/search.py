@@ -355,7 +355,7 @@ def _in_range(name: str, arr: np.ndarray, n: int) -> None:
 # search parameters and scratch space
 
 
-DESTROY = ("random", "strings", "related", "worst", "route", "linked")
+DESTROY = ("random", "strings", "related", "worst", "route", "linked", "split")
 REPAIR = ("greedy-random", "greedy-earliest", "greedy-hardest", "regret-2")
 N_DESTROY = len(DESTROY)
 
@@ -407,6 +407,7 @@ class WorkArrays(NamedTuple):
     removed: np.ndarray  # (G,) units removed, in removal order
     n_removed: np.ndarray  # (1,)
     unit_mark: np.ndarray  # (G,) int, stamp: unit already removed in this iteration
+    plan_len: np.ndarray  # (1,) tasks in the plan
     plan_task: np.ndarray  # (maxg,) best joint placement of a unit
     plan_v: np.ndarray
     plan_after: np.ndarray
@@ -470,6 +471,7 @@ def _make_work(d: DataArrays, n_neighbours: int = 40) -> tuple[WorkArrays, Work]
         removed=np.zeros(max(n_groups, 1), dtype=np.int64),
         n_removed=np.zeros(1, dtype=np.int64),
         unit_mark=np.zeros(max(n_groups, 1), dtype=np.int64),
+        plan_len=np.zeros(1, dtype=np.int64),
         plan_task=np.zeros(maxg, dtype=np.int64),
         plan_v=np.zeros(maxg, dtype=np.int64),
         plan_after=np.zeros(maxg, dtype=np.int64),
@@ -694,29 +696,39 @@ def _trial_undo(d: Data, s: State, w: Work, depth: int) -> None:
 def best_unit_insertion(d: Data, s: State, w: Work, g: int, blink: float, n_cand: int) -> float:
     """Cheapest joint placement of unit ``g`` into ``w.plan_*``; returns its price (inf: none).
 
-    A single task goes to its best place. A unit of linked tasks: each task in turn leads; the
-    leader is tried at its ``n_cand`` best routes (best place in each), actually inserted, and
-    the others are then inserted one by one at their best place given it (so partners' windows,
-    gaps and 'other carer' rules are priced exactly); every trial is undone.
+    Only the unit's unserved tasks are placed (a destroy may have left some partners in place).
+    A single one goes to its best place. Several: each in turn leads; the leader is tried at its
+    ``n_cand`` best routes (best place in each), actually inserted, and the others are then
+    inserted one by one at their best place given it (so partners' windows, gaps and 'other
+    carer' rules are priced exactly); every trial is undone.
     """
     lo, hi = d.group_ptr[g], d.group_ptr[g + 1]
-    size = hi - lo
-    if size == 1:
-        t = d.group_task[lo]
-        c = scan_task(d, s, w, t, blink, ks.ONE)
+    missing, last = 0, ks.NO_NODE
+    for j in range(lo, hi):
+        if s.route_of[d.group_task[j]] < 0:
+            missing += 1
+            last = d.group_task[j]
+    w.plan_len[0] = 0
+    if missing == 0:
+        return 0.0
+    if missing == 1:  # a lone task, or the one task of a unit whose partners stayed in place
+        c = scan_task(d, s, w, last, blink, ks.ONE)
         w.unit_route_cost[:] = w.route_cost
         v = _best_route(w)
         if v < 0:
             return np.inf
-        w.plan_task[0] = t
+        w.plan_task[0] = last
         w.plan_v[0] = v
         w.plan_after[0] = w.route_after[v]
+        w.plan_len[0] = 1
         return c
     w.unit_route_cost[:] = np.inf
     base = ks.total_cost(d, s)
     best = np.inf
     for lead in range(lo, hi):
         t = d.group_task[lead]
+        if s.route_of[t] >= 0:
+            continue
         scan_task(d, s, w, t, blink, n_cand)
         routes = np.argsort(w.route_cost)[:n_cand]
         lead_after = w.route_after.copy()
@@ -730,7 +742,7 @@ def best_unit_insertion(d: Data, s: State, w: Work, g: int, blink: float, n_cand
             ok = True
             for j in range(lo, hi):
                 o = d.group_task[j]
-                if o == t:
+                if s.route_of[o] >= 0:
                     continue
                 scan_task(d, s, w, o, blink, ks.ONE)
                 u = _best_route(w)
@@ -743,6 +755,7 @@ def best_unit_insertion(d: Data, s: State, w: Work, g: int, blink: float, n_cand
                 w.unit_route_cost[v] = min(w.unit_route_cost[v], c)
                 if c < best:
                     best = c
+                    w.plan_len[0] = depth
                     for i in range(depth):
                         w.plan_task[i] = w.trial_task[i]
                         w.plan_v[i] = w.trial_v[i]
@@ -752,8 +765,8 @@ def best_unit_insertion(d: Data, s: State, w: Work, g: int, blink: float, n_cand
 
 
 @njit(cache=True)
-def _apply_plan(d: Data, s: State, w: Work, size: int) -> bool:
-    for i in range(size):
+def _apply_plan(d: Data, s: State, w: Work) -> bool:
+    for i in range(w.plan_len[0]):
         mark = ks.insert(d, s, w.plan_task[i], w.plan_v[i], w.plan_after[i])
         if mark < 0:
             return False
@@ -767,7 +780,7 @@ def insert_unit(d: Data, s: State, w: Work, g: int, blink: float, n_cand: int) -
     c = best_unit_insertion(d, s, w, g, blink, n_cand)
     if not np.isfinite(c):
         return False
-    return _apply_plan(d, s, w, d.group_ptr[g + 1] - d.group_ptr[g])
+    return _apply_plan(d, s, w)
 
 
 @njit(cache=True)
@@ -940,8 +953,7 @@ def regret_repair(d: Data, s: State, w: Work, n_cand: int) -> None:
                     top_c[i, 1] = b if a <= c1 + 1e-9 else a
                     dep_route[i, :] = -1
                     if np.isfinite(c1):
-                        size = d.group_ptr[g + 1] - d.group_ptr[g]
-                        for k in range(size):
+                        for k in range(w.plan_len[0]):
                             dep_route[i, k] = w.plan_v[k]
                             dep_ver[i, k] = s.version[w.plan_v[k]]
                         second = np.argsort(w.unit_route_cost)[1] if n_v > 1 else -1
@@ -1215,6 +1227,49 @@ def remove_linked(d: Data, s: State, w: Work, q: int) -> None:
             removed += _remove_unit_of(d, s, w, t)
 
 
+@njit(cache=True)
+def remove_split(d: Data, s: State, w: Work, q: int) -> None:
+    """One task of each of a few linked units near a random linked seed, its partners left in
+    place: a double-up changes one of its two carers, a precedence pair moves one of its visits
+    within its gap (whole units only ever move as a whole otherwise)."""
+    n = _served_tasks(d, s, w)
+    linked = 0
+    for i in range(n):
+        t = w.scratch_i[i]
+        if d.group_ptr[d.group_of[t] + 1] - d.group_ptr[d.group_of[t]] > 1:
+            w.scratch_i[linked] = t
+            linked += 1
+    if linked == 0:
+        remove_random(d, s, w, q)
+        return
+    seed = w.scratch_i[np.random.randint(linked)]
+    _remove_task(d, s, w, seed)
+    removed = 1
+    for k in range(w.nbr.shape[1]):
+        if removed >= q:
+            break
+        t = w.nbr[seed, k]
+        g = d.group_of[t]
+        if (
+            s.route_of[t] >= 0
+            and d.group_ptr[g + 1] - d.group_ptr[g] > 1
+            and w.unit_mark[g] != w.counters[2]
+        ):
+            _remove_task(d, s, w, t)
+            removed += 1
+
+
+@njit(cache=True)
+def _remove_task(d: Data, s: State, w: Work, t: int) -> None:
+    """Remove task ``t`` alone (its unit is listed for repair)."""
+    g = d.group_of[t]
+    if w.unit_mark[g] != w.counters[2]:
+        w.unit_mark[g] = w.counters[2]
+        w.removed[w.n_removed[0]] = g
+        w.n_removed[0] += 1
+    ks.unlink(d, s, t)
+
+
 # --------------------------------------------------------------------------------------------
 # the search loop (numba)
 
@@ -1244,8 +1299,10 @@ def destroy(d: Data, s: State, w: Work, op: int, q: int) -> None:
         remove_worst(d, s, w, q)
     elif op == 4:
         remove_route(d, s, w, q)
-    else:
+    elif op == 5:
         remove_linked(d, s, w, q)
+    else:
+        remove_split(d, s, w, q)
     # also list units that were unserved before (they get a new chance)
     for t in range(d.n_tasks):
         if s.route_of[t] < 0:
