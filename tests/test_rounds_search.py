@@ -155,6 +155,8 @@ def check_plan(p: SyncProblem, routes, start, break_start) -> tuple[float, list[
         tt, tc = p.travel_time[m], p.travel_cost[m]
         loc = [p.start_loc[v]] + [p.task_loc[t] for t in route] + [p.end_loc[v]]
         cost += p.fixed_cost[v] + sum(tc[a, b] for a, b in zip(loc, loc[1:], strict=False))
+        if not all(np.isfinite(tt[a, b]) for a, b in zip(loc, loc[1:], strict=False)):
+            bad.append(f"carer {v} travels a leg its mode cannot make")
         leave = start[route[0]] - tt[loc[0], loc[1]]
         if leave < p.shift_start[v] - TOL:
             bad.append(f"carer {v} leaves at {leave} before shift start")
@@ -341,6 +343,14 @@ def problems(draw):
         links.append((a, b, lo, hi, draw(st.booleans()), draw(st.booleans())))
     has_break = [draw(st.booleans()) for _ in range(n_v)]
     be = [draw(ints(20, 120)) for _ in range(n_v)]
+    # a second mode, slower, that cannot make some legs between visits
+    xy_arr = np.asarray(xy, dtype=float)
+    dist = np.hypot(*(xy_arr[:, None, :] - xy_arr[None, :, :]).transpose(2, 0, 1))
+    slow = dist * 1.5
+    for _ in range(draw(ints(0, 3))):
+        a, b = draw(ints(1, n_t)), draw(ints(1, n_t))
+        if a != b:
+            slow[a, b] = slow[b, a] = np.inf
     return make_problem(
         xy=xy,
         earliest=earliest,
@@ -359,6 +369,9 @@ def problems(draw):
         fixed_cost=[draw(ints(0, 30)) for _ in range(n_v)],
         task_carer_cost=np.array([[draw(ints(0, 5)) for _ in range(n_v)] for _ in range(n_t)]),
         max_lateness_cost=float(draw(ints(0, 3))),
+        mode=[draw(ints(0, 1)) for _ in range(n_v)],
+        travel_time=np.stack([dist, slow]),
+        travel_cost=np.stack([dist, slow * 0.5]),
     )
 
 
