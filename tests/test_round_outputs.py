@@ -344,6 +344,7 @@ def test_planner_map_shows_a_chosen_carers_numbered_stops(written, book, open_pa
     assert page.locator("#provider option").count() == len({p for p, _ in book.provider_days()})
     provider, day = book.provider_days()[1]
     carer = book.carers(provider, day)[0]
+    page.select_option("#day", str(day))
     page.select_option("#provider", provider)
     page.select_option("#carer", carer)
     page.wait_for_timeout(200)
