@@ -56,7 +56,6 @@ import pandas as pd
 from patchplan.matrix import TravelTimes
 from patchplan.parallel import map_tasks
 from patchplan.rounds.decompose import compact_groups, plan_day
-from patchplan.rounds.linked import available, solve_linked
 from patchplan.rounds.model import (
     REASON_CAPACITY,
     REASON_LINK,
@@ -69,8 +68,7 @@ from patchplan.rounds.model import (
     RoundsSettings,
     validate,
 )
-from patchplan.rounds.ortools_model import solve_day
-from patchplan.rounds.problem import DayProblem, day_problem
+from patchplan.rounds.problem import day_problem
 from patchplan.rounds.results import (
     DayPlan,
     assemble,
@@ -80,6 +78,7 @@ from patchplan.rounds.results import (
     unserved_table,
 )
 from patchplan.rounds.results import empty_plan as _empty_plan
+from patchplan.rounds.solvers import solve_problem
 from patchplan.rounds.week import WeekResult, plan_week, plan_weeks, recurring_calls
 
 __all__ = [
@@ -103,14 +102,6 @@ __all__ = [
     "plan_weeks",
     "recurring_calls",
 ]
-
-
-def _solve(day: DayProblem, settings: RoundsSettings, initial: list[list[int]] | None) -> DayPlan:
-    """Plan one problem with the solver suited to it: the linked-visit search when the problem has
-    double-ups or linked visits (and the search is available), else OR-Tools seeded by PyVRP."""
-    if settings.linked_search and len(day.links(settings.time_units_per_min)) and available():
-        return solve_linked(day, settings, initial)
-    return solve_day(day, settings, initial)
 
 
 def plan_rounds(
@@ -157,7 +148,7 @@ def plan_rounds(
             continue
         day = day_problem(day_visits, day_carers, travel, settings.time_units_per_min,
                           settings.max_walk_leg_min)  # fmt: skip
-        plans.extend(plan_day(day, settings, _solve))
+        plans.extend(plan_day(day, settings, solve_problem))
     estimate = any(bool(getattr(t, "estimate", False)) for t in travel.values())
     return assemble(plans, visits, settings, estimate)
 

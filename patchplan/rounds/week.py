@@ -54,6 +54,7 @@ from patchplan.rounds.results import (
     empty_plan,
     unserved_table,
 )
+from patchplan.rounds.solvers import solve_problem
 from patchplan.rounds.timing import Insertion, RoundClock, Timing, improve_route, time_routes
 
 CALL_COLUMNS = ["person_id", "earliest", "latest", "duration", "carers", "skills"]
@@ -266,13 +267,11 @@ def _plan_template(
     estimate: bool,
 ) -> tuple[RoundsResult | None, Template]:
     """The template day planned by the day planner: its result, and its routes and start times."""
-    from patchplan.rounds import _solve  # the package's choice of solver for a problem
-
     if len(template_visits) == 0:
         return None, Template()
     day = day_problem(template_visits, rounds, travel, settings.time_units_per_min,
                       settings.max_walk_leg_min)  # fmt: skip
-    plans = plan_day(day, settings, _solve)
+    plans = plan_day(day, settings, solve_problem)
     result = assemble(plans, template_visits, settings, estimate)
     start = result.rounds.set_index(["carer_id", "visit_id"])["start"]
     # Each copy once: the day planner's repair pass can leave a double-up's copy in the round of
