@@ -104,15 +104,31 @@ def _continuity(day: DayProblem, settings: RoundsSettings) -> np.ndarray:
     return cost
 
 
+_warm = False
+
+
+def _compiled(problem) -> None:
+    """Compile (or load from numba's cache) the search once per process, before any clock starts:
+    on a fresh machine compiling takes about 30 s, which would otherwise eat a day's safety cap."""
+    global _warm
+    if _warm:
+        return
+    from patchplan.rounds import search
+
+    search.solve(problem, stop=search.MaxIterations(1))
+    _warm = True
+
+
 def solve_linked(
     day: DayProblem, settings: RoundsSettings, initial: list[list[int]] | None = None
 ) -> DayPlan:
     """Plan one problem with the linked-visit search (routes of visit-copy nodes per carer)."""
     from patchplan.rounds import search
 
-    t0 = time.monotonic()
     elig = eligibility(day, settings.time_units_per_min)
     problem = sync_problem(day, settings, elig)
+    _compiled(problem)
+    t0 = time.monotonic()
     stop = search.AnyOf(
         search.MaxIterations(settings.linked_iterations), search.MaxRuntime(settings.time_limit_s)
     )
